@@ -1,0 +1,47 @@
+# Each target does its whole set-up on a fresh machine: virtual environment, dependencies, migration,
+# and the local services the tests need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ./data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck services bench-api clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p $(DATA_DIR)
+	@RLHF_REGISTRY_DATA_DIR=$(DATA_DIR) $(BIN)/rlhf-registry migrate
+	@echo "admin token (principal 'admin', global admin):"
+	@RLHF_REGISTRY_DATA_DIR=$(DATA_DIR) $(BIN)/rlhf-registry admin create-token --principal admin --global-admin 2>/dev/null | tail -n 1
+	@echo "URL: http://$(HOST):$(PORT)   docs: http://$(HOST):$(PORT)/docs"
+	RLHF_REGISTRY_DATA_DIR=$(DATA_DIR) exec $(BIN)/rlhf-registry serve --host $(HOST) --port $(PORT)
+
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app
+
+test: $(STAMP) services lint typecheck
+	$(BIN)/pytest -q
+
+bench-api: $(STAMP)
+	$(BIN)/python bench/api.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+
+from app.access.models import ApiToken, Membership, Principal, Project
+
+
+def principal_by_token_hash(token_hash: str) -> Select[Principal]:
+    return (
+        select(Principal)
+        .join(ApiToken, ApiToken.principal_id == Principal.id)
+        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    )
+
+
+def project_with_role(name: str, principal_id: str) -> Select[Project, str | None]:
+    return (
+        select(Project, Membership.role)
+        .outerjoin(
+            Membership,
+            (Membership.project_id == Project.id) & (Membership.principal_id == principal_id),
+        )
+        .where(Project.name == name)
+    )
+
+
+def visible_projects(principal: Principal) -> Select[Project]:
+    stmt = select(Project).order_by(Project.name)
+    if not principal.is_global_admin:
+        stmt = stmt.join(Membership, Membership.project_id == Project.id).where(
+            Membership.principal_id == principal.id
+        )
+    return stmt
+
+
+def roles_of(principal_id: str) -> Select[str, str]:
+    return (
+        select(Project.name, Membership.role)
+        .join(Membership, Membership.project_id == Project.id)
+        .where(Membership.principal_id == principal_id)
+        .order_by(Project.name)
+    )
+
+
+def members_of(project_id: str) -> Select[str, str]:
+    return (
+        select(Principal.name, Membership.role)
+        .join(Membership, Membership.principal_id == Principal.id)
+        .where(Membership.project_id == project_id)
+        .order_by(Principal.name)
+    )

@@ -1,0 +1,182 @@
+"""Principals, tokens, projects and roles. 404 for what a principal cannot see, 403 for what it can see
+but lacks the role for (API.md, Conventions)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.access import repository
+from app.access.models import ApiToken, Membership, Principal, Project
+from app.core.db import utcnow
+from app.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed, VersionConflict
+from app.core.security import ROLES, hash_token, new_token, role_satisfies
+from app.core.uow import UnitOfWork
+
+PROJECT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+PRINCIPAL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    role: str  # "admin" for a global admin
+
+
+def authenticate(session: Session, authorization: str | None) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthenticated("send an Authorization: Bearer <token> header")
+    token = authorization[7:].strip()
+    principal = session.execute(repository.principal_by_token_hash(hash_token(token))).scalar()
+    if principal is None:
+        raise Unauthenticated("the bearer token is unknown or revoked")
+    return principal
+
+
+def project_access(
+    session: Session, principal: Principal, name: str, allowed: frozenset[str]
+) -> ProjectAccess:
+    row = session.execute(repository.project_with_role(name, principal.id)).first()
+    if row is None:
+        raise NotFound(f"project {name!r} not found")
+    project, role = row
+    if principal.is_global_admin:
+        role = "admin"
+    if role is None:
+        raise NotFound(f"project {name!r} not found")
+    if not role_satisfies(role, allowed):
+        raise Forbidden(
+            f"this needs one of the roles {sorted(allowed)} in project {name!r}; you hold {role!r}",
+            extra={"required_roles": sorted(allowed), "role": role},
+        )
+    return ProjectAccess(project, role)
+
+
+def can_view_project(session: Session, principal: Principal, project_id: str) -> bool:
+    if principal.is_global_admin:
+        return True
+    return (
+        session.execute(
+            select(Membership.role).where(
+                Membership.project_id == project_id, Membership.principal_id == principal.id
+            )
+        ).first()
+        is not None
+    )
+
+
+def holds_any_role(session: Session, principal: Principal, allowed: frozenset[str]) -> bool:
+    if principal.is_global_admin:
+        return True
+    return any(
+        role_satisfies(role, allowed) for _, role in session.execute(repository.roles_of(principal.id))
+    )
+
+
+def get_or_create_principal(
+    uow: UnitOfWork, name: str, *, actor: str, global_admin: bool = False
+) -> Principal:
+    if not PRINCIPAL_NAME_RE.match(name):
+        raise ValidationFailed(f"principal name {name!r} must match {PRINCIPAL_NAME_RE.pattern}")
+    principal = uow.session.execute(select(Principal).where(Principal.name == name)).scalar()
+    if principal is None:
+        principal = Principal(name=name, is_global_admin=global_admin)
+        uow.session.add(principal)
+        uow.session.flush()
+        uow.audit(
+            actor=actor,
+            action="principal.created",
+            target=f"principal:{name}",
+            project=None,
+            payload={"name": name, "global_admin": global_admin},
+        )
+    elif global_admin and not principal.is_global_admin:
+        principal.is_global_admin = True
+        uow.audit(
+            actor=actor,
+            action="principal.global_admin_granted",
+            target=f"principal:{name}",
+            project=None,
+            payload={"name": name},
+        )
+    return principal
+
+
+def create_token(uow: UnitOfWork, principal: Principal, *, actor: str, label: str = "") -> str:
+    token = new_token()
+    uow.session.add(ApiToken(principal_id=principal.id, token_hash=hash_token(token), label=label))
+    uow.audit(
+        actor=actor,
+        action="token.created",
+        target=f"principal:{principal.name}",
+        project=None,
+        payload={"principal": principal.name, "label": label},
+    )
+    return token
+
+
+def create_project(
+    uow: UnitOfWork, principal: Principal, name: str, description: str
+) -> tuple[Project, bool]:
+    """Create a project; posting the same name and description again returns it (idempotent)."""
+    if not principal.is_global_admin:
+        raise Forbidden("only a global admin creates projects")
+    if not PROJECT_NAME_RE.match(name):
+        raise ValidationFailed(
+            f"project name {name!r} must be a slug matching {PROJECT_NAME_RE.pattern}",
+            errors=[{"loc": ["body", "name"], "msg": "not a slug"}],
+        )
+    existing = uow.session.execute(select(Project).where(Project.name == name)).scalar()
+    if existing is not None:
+        if existing.description == description:
+            return existing, False
+        raise VersionConflict(f"project {name!r} already exists with another description")
+    project = Project(name=name, description=description, created_by=principal.name)
+    uow.session.add(project)
+    uow.session.flush()
+    uow.audit(
+        actor=principal.name,
+        action="project.created",
+        target=f"project:{name}",
+        project=name,
+        payload={"name": name, "description": description},
+    )
+    return project, True
+
+
+def list_projects(session: Session, principal: Principal) -> list[Project]:
+    return list(session.scalars(repository.visible_projects(principal)))
+
+
+def set_member(uow: UnitOfWork, access: ProjectAccess, actor: Principal, member_name: str, role: str) -> None:
+    if role not in ROLES:
+        raise ValidationFailed(
+            f"role {role!r} is not one of {list(ROLES)}",
+            errors=[{"loc": ["body", "role"], "msg": f"must be one of {list(ROLES)}"}],
+        )
+    member = get_or_create_principal(uow, member_name, actor=actor.name)
+    project = access.project
+    row = uow.session.get(Membership, (project.id, member.id))
+    if row is None:
+        uow.session.add(Membership(project_id=project.id, principal_id=member.id, role=role))
+    else:
+        row.role = role
+        row.updated_at = utcnow()
+    uow.audit(
+        actor=actor.name,
+        action="member.role_set",
+        target=f"principal:{member_name}",
+        project=project.name,
+        payload={"principal": member_name, "role": role},
+    )
+
+
+def list_members(session: Session, project: Project) -> list[dict[str, str]]:
+    return [{"principal": n, "role": r} for n, r in session.execute(repository.members_of(project.id))]
+
+
+def roles_by_project(session: Session, principal: Principal) -> dict[str, str]:
+    return dict(session.execute(repository.roles_of(principal.id)).tuples().all())

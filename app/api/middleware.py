@@ -1,0 +1,150 @@
+"""Pure ASGI middleware: request ids, access logs and metrics, and the JSON body limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import AppError, PayloadTooLarge
+from app.core.logging import request_id_var
+
+log = logging.getLogger("rlhf_registry.access")
+
+REQUESTS = Counter("rlhf_registry_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("rlhf_registry_request_seconds", "HTTP request latency", ["method", "route"])
+
+STREAMED_PREFIXES = ("/v1/blobs",)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_id(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            # Inside this middleware, so the 500 carries the request id in its header, body and log line.
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await _send_problem(send_with_id, internal_error(request_id))
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            REQUESTS.labels(scope["method"], route_path, str(status)).inc()
+            LATENCY.labels(scope["method"], route_path).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def internal_error(request_id: str) -> AppError:
+    return AppError(
+        f"an unexpected error occurred; quote request id {request_id} when reporting it",
+        extra={"request_id": request_id},
+    )
+
+
+async def _send_problem(send: Send, error: AppError) -> None:
+    payload = json.dumps(error.to_problem()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class BodyLimitMiddleware:
+    """Refuse JSON bodies over the limit with 413, by Content-Length or while reading a chunked body.
+
+    Blob uploads stream to the store and have their own limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(STREAMED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(send)
+            return
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read the body here, counting, and replay it to the app. FastAPI
+        # would turn an error raised while it reads into a generic 400.
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def replay_receive() -> Message:
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        await self.app(scope, replay_receive, send)
+
+    def _detail(self) -> str:
+        return f"JSON bodies are limited to {self.max_bytes} bytes; send large data as blobs (POST /v1/blobs)"
+
+    async def _refuse(self, send: Send) -> None:
+        await _send_problem(send, PayloadTooLarge(self._detail()))

@@ -1,0 +1,54 @@
+"""Leaf hashing (RFC 9162 section 2.1.1) and the running hash chain over audit events.
+
+Leaf data is the canonical JSON (RFC 8785) of the event's fields; the leaf hash is
+SHA-256(0x00 || leaf data). The chain hash of event i is SHA-256(chain(i-1) || leaf(i)), with 32 zero
+bytes before the first event, so any edit, insertion or removal breaks every later chain hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from app.core.digests import canonical_json
+
+GENESIS = "00" * 32
+
+
+def format_time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def leaf_fields(
+    *,
+    index: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str,
+    project: str | None,
+    request_id: str,
+    policy_version: int | None,
+    payload_digest: str,
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "at": format_time(at),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "project": project,
+        "request_id": request_id,
+        "policy_version": policy_version,
+        "payload_digest": payload_digest,
+    }
+
+
+def leaf_hash(fields: dict[str, Any]) -> str:
+    """RFC 9162 leaf hash: SHA-256 over 0x00 followed by the leaf's canonical JSON."""
+    return hashlib.sha256(b"\x00" + canonical_json(fields)).hexdigest()
+
+
+def next_chain_hash(previous: str, leaf: str) -> str:
+    return hashlib.sha256(bytes.fromhex(previous) + bytes.fromhex(leaf)).hexdigest()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.access import service as access_service
+from app.api.deps import PrincipalDep, StateDep, UowDep
+from app.blobs import service
+from app.core.blobs import BlobWriter
+from app.core.digests import is_digest
+from app.core.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+
+router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
+UPLOADERS = frozenset({"annotator", "trainer"})
+
+
+def _normalise_digest(value: str | None) -> str | None:
+    if value is None:
+        return None
+    digest = value if value.startswith("sha256:") else "sha256:" + value
+    digest = digest.lower()
+    if not is_digest(digest):
+        raise ValidationFailed(
+            "X-Content-SHA256 must be 64 hex characters, optionally prefixed by 'sha256:'",
+            errors=[{"loc": ["header", "X-Content-SHA256"], "msg": "not a sha256 digest"}],
+        )
+    return digest
+
+
+@router.post("", status_code=201, summary="Upload a blob (raw body, streamed)")
+async def upload(
+    request: Request,
+    response: Response,
+    state: StateDep,
+    uow: UowDep,
+    principal: PrincipalDep,
+    x_content_sha256: Annotated[str | None, Header()] = None,
+) -> dict[str, object]:
+    if not await run_in_threadpool(access_service.holds_any_role, uow.session, principal, UPLOADERS):
+        raise Forbidden("uploading blobs needs the annotator or trainer role in some project")
+    expected = _normalise_digest(x_content_sha256)
+    limit = state.settings.max_blob_bytes
+    writer: BlobWriter = await run_in_threadpool(state.blobs.writer)
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"blobs are limited to {limit} bytes; use /v1/blobs/uploads for more")
+            if chunk:
+                await run_in_threadpool(writer.write, chunk)
+        info = await run_in_threadpool(writer.commit, expected)
+    except BaseException:
+        await run_in_threadpool(writer.abort)
+        raise
+    created = await run_in_threadpool(service.record_upload, uow, principal, info)
+    response.status_code = 201 if created else 200
+    return {"digest": info.digest, "size": info.size}
+
+
+@router.api_route("/{digest}", methods=["GET", "HEAD"], summary="Download a blob")
+def download(
+    digest: str, request: Request, state: StateDep, uow: UowDep, principal: PrincipalDep
+) -> Response:
+    size = service.blob_size(uow.session, digest) if is_digest(digest) else None
+    if size is None or not service.can_read(uow.session, principal, digest):
+        raise NotFound(f"blob {digest} not found")
+    headers = {"Content-Length": str(size), "ETag": f'"{digest}"', "X-Content-SHA256": digest}
+    if request.method == "HEAD":
+        return Response(headers=headers, media_type="application/octet-stream")
+    if state.settings.blob_redirect:
+        url = state.blobs.presigned_url(digest)
+        if url is not None:
+            return RedirectResponse(url, status_code=307)
+    return StreamingResponse(
+        state.blobs.iter_bytes(digest), headers=headers, media_type="application/octet-stream"
+    )

@@ -1,0 +1,234 @@
+"""The `rlhf-registry` command: server commands (serve, migrate, admin) and client commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from app.client import ApiError, RegistryClient
+
+app = typer.Typer(
+    help="rlhf-registry: governance and artifact registry for RLHF workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+admin_app = typer.Typer(help="Administration against the database directly.", no_args_is_help=True)
+projects_app = typer.Typer(help="Projects and members.", no_args_is_help=True)
+blobs_app = typer.Typer(help="Upload and download blobs.", no_args_is_help=True)
+criteria_app = typer.Typer(help="Criteria versions.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(projects_app, name="projects")
+app.add_typer(blobs_app, name="blobs")
+app.add_typer(criteria_app, name="criteria")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: ApiError) -> None:
+    err.print(f"[red]error {exc.status} {exc.code}[/red]: {exc.problem.get('detail', '')}")
+    for item in exc.problem.get("errors") or []:
+        err.print(f"  {'.'.join(str(x) for x in item.get('loc', []))}: {item.get('msg')}")
+    raise typer.Exit(1)
+
+
+def _print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str))
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database to the latest migration."""
+    from app.core import migrate as migrations
+    from app.core.settings import get_settings
+
+    migrations.upgrade(get_settings().database_url)
+    out.print("database at head")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="do not start the embedded worker")] = False,
+) -> None:
+    """Start the API (an embedded SQLite database is migrated first)."""
+    import uvicorn
+
+    from app.core import migrate as migrations
+    from app.core.settings import get_settings
+    from app.main import create_app
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        migrations.upgrade(settings.database_url)
+    application = create_app(settings)
+    out.print(f"rlhf-registry serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if not no_worker:
+        out.print("training workers are not part of this build yet (see README, status)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@admin_app.command("create-token")
+def create_token(
+    principal: Annotated[str, typer.Option(help="principal name; created if new")],
+    global_admin: Annotated[
+        bool, typer.Option("--global-admin", help="make the principal a global admin")
+    ] = False,
+    label: str = "",
+) -> None:
+    """Create a token for a principal; the token is printed alone on the last line."""
+    from app.access import service as access_service
+    from app.core.settings import get_settings
+    from app.state import AppState
+
+    state = AppState.build(get_settings())
+    from app.core.migrate import require_head
+
+    require_head(state.sessions.engine, state.settings.database_url)
+    uow = state.unit_of_work(request_id="cli")
+    try:
+        who = access_service.get_or_create_principal(uow, principal, actor="cli", global_admin=global_admin)
+        token = access_service.create_token(uow, who, actor="cli", label=label)
+        uow.commit()
+    finally:
+        uow.close()
+    print(f"token for {principal}{' (global admin)' if global_admin else ''}:", file=sys.stderr)
+    print(token)
+
+
+@app.command()
+def me() -> None:
+    """Who the token in RLHF_REGISTRY_TOKEN belongs to, and its roles."""
+    with RegistryClient() as client:
+        try:
+            _print_json(client.me())
+        except ApiError as exc:
+            _fail(exc)
+
+
+@projects_app.command("create")
+def projects_create(name: str, description: str = "") -> None:
+    with RegistryClient() as client:
+        try:
+            _print_json(client.create_project(name, description))
+        except ApiError as exc:
+            _fail(exc)
+
+
+@projects_app.command("member")
+def projects_member(project: str, principal: str, role: str) -> None:
+    """Give PRINCIPAL the ROLE in PROJECT."""
+    with RegistryClient() as client:
+        try:
+            _print_json(client.set_member(project, principal, role))
+        except ApiError as exc:
+            _fail(exc)
+
+
+@app.command()
+def push(project: str, collection: str, file: Path) -> None:
+    """Register the JSON body in FILE into COLLECTION (e.g. criteria, policies)."""
+    body = json.loads(file.read_text())
+    with RegistryClient() as client:
+        try:
+            record = client.register(project, collection, body)
+        except ApiError as exc:
+            _fail(exc)
+        out.print(
+            f"{record['kind']} {record['name']} {record['version']}  id={record['id']}  {record['digest']}"
+        )
+
+
+@app.command()
+def get(
+    project_or_id: str,
+    collection: Annotated[str | None, typer.Argument()] = None,
+    name: Annotated[str | None, typer.Argument()] = None,
+    version: str = "latest",
+) -> None:
+    """Print a record: `get RECORD_ID` or `get PROJECT COLLECTION NAME [--version V]`."""
+    with RegistryClient() as client:
+        try:
+            if collection is None or name is None:
+                _print_json(client.get_record(project_or_id))
+            else:
+                _print_json(client.get(project_or_id, collection, name, version))
+        except ApiError as exc:
+            _fail(exc)
+
+
+@criteria_app.command("diff")
+def criteria_diff(project: str, name: str, from_version: str, to_version: str = "latest") -> None:
+    """Show what changed between two criteria versions and how the server classifies it."""
+    with RegistryClient() as client:
+        try:
+            diff = client.criteria_diff(project, name, from_version, to_version)
+        except ApiError as exc:
+            _fail(exc)
+    table = Table(title=f"{name} {diff['from']} -> {diff['to']}: {diff['level']}")
+    for column in ("path", "change", "level"):
+        table.add_column(column)
+    for change in diff["changes"]:
+        table.add_row(change["path"], change["change"], change["level"])
+    out.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+    )
+
+
+@blobs_app.command("upload")
+def blobs_upload(files: list[Path]) -> None:
+    """Upload files as blobs (hashed first, verified by the server), with a progress bar."""
+    with RegistryClient() as client, _progress() as progress:
+        for path in files:
+            task = progress.add_task(path.name, total=path.stat().st_size)
+            try:
+                result = client.upload_file(path, partial(progress.advance, task))
+            except ApiError as exc:
+                _fail(exc)
+            out.print(f"{result['digest']}  {result['size']}  {path}")
+
+
+@blobs_app.command("download")
+def blobs_download(digest: str, dest: Path) -> None:
+    with RegistryClient() as client, _progress() as progress:
+        task = progress.add_task(dest.name, total=None)
+        try:
+            client.download_blob(digest, dest, lambda n: progress.advance(task, n))
+        except ApiError as exc:
+            _fail(exc)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Ask the server to recompute the whole audit log; exit 1 when it does not check."""
+    with RegistryClient() as client:
+        try:
+            result = client.audit_verify()
+        except ApiError as exc:
+            _fail(exc)
+    _print_json(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,166 @@
+"""A Python client for the registry's REST API (httpx), used by the CLI and by other tools."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHUNK = 1024 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.code = str(problem.get("code", "unknown"))
+        super().__init__(f"{status} {self.code}: {problem.get('detail', '')}")
+
+
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return "sha256:" + digest.hexdigest()
+
+
+class RegistryClient:
+    def __init__(
+        self, base_url: str | None = None, token: str | None = None, *, timeout: float = 60.0
+    ) -> None:
+        base_url = base_url or os.environ.get("RLHF_REGISTRY_URL", "http://127.0.0.1:8000")
+        token = token or os.environ.get("RLHF_REGISTRY_TOKEN", "")
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"code": "unknown", "detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/me")
+        return result
+
+    def create_project(self, name: str, description: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/projects", json={"name": name, "description": description}
+        )
+        return result
+
+    def set_member(self, project: str, principal: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/projects/{project}/members/{principal}", json={"role": role}
+        )
+        return result
+
+    def register(self, project: str, collection: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/projects/{project}/{collection}", json=body)
+        return result
+
+    def get(self, project: str, collection: str, name: str, version: str = "latest") -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/projects/{project}/{collection}/{name}/{version}")
+        return result
+
+    def get_record(self, record_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/records/{record_id}")
+        return result
+
+    def iter_records(
+        self, project: str, collection: str, *, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", f"/v1/projects/{project}/{collection}", params=params)
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def criteria_diff(
+        self, project: str, name: str, from_version: str, to_version: str = "latest"
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "GET",
+            f"/v1/projects/{project}/criteria/{name}/diff",
+            params={"from": from_version, "to": to_version},
+        )
+        return result
+
+    def upload_file(self, path: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Hash the file, then stream it with X-Content-SHA256 so the server verifies what it stored."""
+        digest = sha256_file(path)
+
+        def body() -> Iterator[bytes]:
+            with path.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    if progress:
+                        progress(len(chunk))
+                    yield chunk
+
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/v1/blobs",
+            content=body(),
+            headers={"X-Content-SHA256": digest, "Content-Type": "application/octet-stream"},
+            timeout=None,
+        )
+        return result
+
+    def download_blob(self, digest: str, dest: Path, progress: Callable[[int], None] | None = None) -> None:
+        """Stream a blob to `dest`, verifying its digest before the file appears under its name."""
+        tmp = dest.with_name(dest.name + ".part")
+        hasher = hashlib.sha256()
+        with self._http.stream("GET", f"/v1/blobs/{digest}", follow_redirects=True, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, response.json())
+            with tmp.open("wb") as fh:
+                for chunk in response.iter_bytes(CHUNK):
+                    hasher.update(chunk)
+                    fh.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+        if "sha256:" + hasher.hexdigest() != digest:
+            tmp.unlink()
+            raise ApiError(
+                0, {"code": "digest_mismatch", "detail": f"downloaded bytes do not hash to {digest}"}
+            )
+        tmp.replace(dest)
+
+    def audit(self, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/audit", params=params)
+        return result
+
+    def audit_verify(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/audit/verify")
+        return result

@@ -1,0 +1,168 @@
+"""Domain errors. Each carries an HTTP status and a stable `code`; one handler renders problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    title: str = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra or {}
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://rlhf-registry.dev/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class Unauthenticated(AppError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_failed"
+    title = "Validation failed"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class VersionConflict(AppError):
+    status = 409
+    code = "version_conflict"
+    title = "Version conflict"
+
+
+class CriteriaVersionTooLow(AppError):
+    status = 409
+    code = "criteria_version_too_low"
+    title = "Criteria version too low"
+
+
+class CriteriaIncompatible(AppError):
+    status = 409
+    code = "criteria_incompatible"
+    title = "Criteria incompatible"
+
+
+class QcGateBlocked(AppError):
+    status = 409
+    code = "qc_gate_blocked"
+    title = "QC gate blocked"
+
+
+class MissingReference(AppError):
+    status = 422
+    code = "missing_reference"
+    title = "Missing reference"
+
+
+class CrossProjectReference(AppError):
+    status = 422
+    code = "cross_project_reference"
+    title = "Cross-project reference"
+
+
+class BlobMissing(AppError):
+    status = 422
+    code = "blob_missing"
+    title = "Blob missing"
+
+
+class DigestMismatch(AppError):
+    status = 400
+    code = "digest_mismatch"
+    title = "Digest mismatch"
+
+
+class EvaluationEvidenceMissing(AppError):
+    status = 409
+    code = "evaluation_evidence_missing"
+    title = "Evaluation evidence missing"
+
+
+class SeparationOfDuties(AppError):
+    status = 403
+    code = "separation_of_duties"
+    title = "Separation of duties"
+
+
+class DeploymentNotApproved(AppError):
+    status = 409
+    code = "deployment_not_approved"
+    title = "Deployment not approved"
+
+
+class ImmutableRecord(AppError):
+    status = 409
+    code = "immutable_record"
+    title = "Immutable record"
+
+
+class Quarantined(AppError):
+    status = 409
+    code = "quarantined"
+    title = "Quarantined"
+
+
+class RunNotCancellable(AppError):
+    status = 409
+    code = "run_not_cancellable"
+    title = "Run not cancellable"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    title = "Rate limited"
+
+
+class Unavailable(AppError):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"

@@ -1,0 +1,25 @@
+"""Bearer tokens (random, stored only as a sha256 hash) and the role model."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Final
+
+ROLES: Final = ("viewer", "annotator", "trainer", "approver", "admin")
+TOKEN_PREFIX: Final = "rlr_"
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 bits of entropy, so a plain sha256 (no salt, no stretching) cannot be brute-forced
+    # and allows an indexed lookup.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def role_satisfies(held: str, allowed: frozenset[str]) -> bool:
+    """`admin` holds every role in its project; any role includes `viewer`."""
+    return held == "admin" or held in allowed or "viewer" in allowed

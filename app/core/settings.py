@@ -1,0 +1,64 @@
+"""One settings class for the whole service, read from `RLHF_REGISTRY_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RLHF_REGISTRY_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    blob_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    broker_url: str = ""
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    audit_origin: str = "rlhf-registry"
+    max_json_body_bytes: int = 32 * 1024 * 1024
+    max_blob_bytes: int = 64 * 1024 * 1024 * 1024
+    blob_redirect: bool = False
+    metrics_require_admin: bool = False
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        data = self.data_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{data / 'registry.db'}"
+        if not self.blob_url:
+            self.blob_url = f"file://{data / 'blobs'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{data / 'broker.db'}"
+        if self.signing_key is None and self.signing_key_file is None:
+            self.signing_key_file = data / "signing_key.pem"
+        if (
+            self.environment == "production"
+            and self.signing_key is None
+            and self.signing_key_file == (data / "signing_key.pem")
+        ):
+            raise ValueError(
+                "production needs RLHF_REGISTRY_SIGNING_KEY or RLHF_REGISTRY_SIGNING_KEY_FILE "
+                "(a generated development key is refused outside development)"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

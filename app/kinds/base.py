@@ -1,0 +1,84 @@
+"""What a record kind declares: its collection, version scheme, writers, typed parents, spec schema,
+rules and derived figures. The record pipeline (app.records.service) runs every kind the same way, so
+adding a kind is adding one module here and one line in app.kinds.registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from app.core.errors import ValidationFailed
+from app.records.models import Record
+
+VersionScheme = Literal["integer", "semver"]
+
+
+@dataclass(frozen=True)
+class ParentRole:
+    """A parent reference a kind takes at the top level of the request body, under `role`."""
+
+    role: str
+    kinds: tuple[str, ...]
+    required: bool = True
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    version: int
+    spec: dict[str, Any]
+
+
+@dataclass
+class KindContext:
+    """Everything a kind's rules may look at while one record is being registered."""
+
+    session: Session
+    project_id: str
+    project_name: str
+    actor: str
+    name: str
+    version: str
+    spec: dict[str, Any]
+    parents: dict[str, list[Record]]
+    previous: Record | None
+    policy: EffectivePolicy
+    extra_parent_edges: list[tuple[Record, str]] = field(default_factory=list)
+
+
+class KindDefinition:
+    name: ClassVar[str]
+    collection: ClassVar[str]
+    version_scheme: ClassVar[VersionScheme] = "integer"
+    write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
+    parent_roles: ClassVar[tuple[ParentRole, ...]] = ()
+    spec_model: ClassVar[type[BaseModel]]
+    default_name: ClassVar[str | None] = None
+
+    def parse_spec(self, raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise ValidationFailed(
+                "spec must be a JSON object", errors=[{"loc": ["body", "spec"], "msg": "not an object"}]
+            )
+        try:
+            model = self.spec_model.model_validate(raw)
+        except ValidationError as exc:
+            raise ValidationFailed(
+                f"the {self.name} spec is not valid: {exc.error_count()} problem(s)",
+                errors=[{"loc": ["body", "spec", *err["loc"]], "msg": err["msg"]} for err in exc.errors()],
+            ) from None
+        return model.model_dump(mode="json")
+
+    def blob_refs(self, spec: dict[str, Any]) -> list[tuple[str, str]]:
+        """(path, digest) of every blob the spec names; they become the envelope's `blobs`."""
+        return []
+
+    def check(self, ctx: KindContext) -> None:
+        """Refuse the registration (raise an AppError) when a rule of this kind does not hold."""
+
+    def derive(self, ctx: KindContext) -> dict[str, Any]:
+        """Figures the server computes at registration, deterministic from the content."""
+        return {}

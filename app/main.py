@@ -1,0 +1,87 @@
+"""create_app(): settings, state, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from app.access import service as access_service
+from app.access.routes import router as access_router
+from app.api import errors
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.audit.routes import router as audit_router
+from app.blobs.routes import router as blobs_router
+from app.core.errors import Forbidden, Unavailable
+from app.core.logging import configure_logging
+from app.core.migrate import require_head
+from app.core.settings import Settings, get_settings
+from app.records.routes import router as records_router
+from app.state import AppState
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """The application; tests pass a prepared `state` (its settings win)."""
+    if state is None:
+        state = AppState.build(settings or get_settings())
+    settings = state.settings
+    configure_logging(settings.log_level)
+    require_head(state.sessions.engine, settings.database_url)
+
+    app = FastAPI(
+        title="rlhf-registry",
+        version="0.1.0",
+        description="Governance and artifact registry for RLHF workflows.",
+    )
+    app.state.registry = state
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    for router in (access_router, records_router, blobs_router, audit_router):
+        app.include_router(router)
+    _add_operational_routes(app)
+    return app
+
+
+def _add_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(request: Request) -> JSONResponse:
+        state: AppState = request.app.state.registry
+        checks: dict[str, Any] = {}
+        try:
+            with state.sessions.read() as session:
+                session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            state.blobs.check()
+            checks["blobs"] = "ok"
+        except Exception as exc:
+            checks["blobs"] = f"error: {exc.__class__.__name__}"
+        if all(value == "ok" for value in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        problem = Unavailable("not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items())).to_problem()
+        return JSONResponse({**problem, "checks": checks}, status_code=503, media_type=errors.PROBLEM)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics(request: Request) -> Response:
+        state: AppState = request.app.state.registry
+        if state.settings.metrics_require_admin:
+            await run_in_threadpool(_require_global_admin, state, request.headers.get("authorization"))
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _require_global_admin(state: AppState, authorization: str | None) -> None:
+    with state.sessions.read() as session:
+        principal = access_service.authenticate(session, authorization)
+        if not principal.is_global_admin:
+            raise Forbidden("/metrics needs a global admin token on this server")

@@ -1,0 +1,78 @@
+"""Composable statements over records. No business rules here."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.access.models import Project
+from app.records.models import Record, RecordSeries
+
+
+def by_id(record_id: str) -> Select[Record]:
+    return select(Record).where(Record.id == record_id)
+
+
+def by_id_with_project(record_id: str) -> Select[Record, str]:
+    return (
+        select(Record, Project.name)
+        .join(Project, Project.id == Record.project_id)
+        .where(Record.id == record_id)
+    )
+
+
+def at_version(project_id: str, kind: str, name: str, version: str) -> Select[Record]:
+    return select(Record).where(
+        Record.project_id == project_id, Record.kind == kind, Record.name == name, Record.version == version
+    )
+
+
+def latest(project_id: str, kind: str, name: str) -> Select[Record]:
+    return (
+        select(Record)
+        .where(Record.project_id == project_id, Record.kind == kind, Record.name == name)
+        .order_by(Record.version_key.desc())
+        .limit(1)
+    )
+
+
+def by_content(project_id: str, kind: str, name: str, content_digest: str) -> Select[Record]:
+    return (
+        select(Record)
+        .where(
+            Record.project_id == project_id,
+            Record.kind == kind,
+            Record.name == name,
+            Record.content_digest == content_digest,
+        )
+        .order_by(Record.version_key)
+        .limit(1)
+    )
+
+
+def page(project_id: str, kind: str, *, name: str | None, after_id: str | None, limit: int) -> Select[Record]:
+    stmt = select(Record).where(Record.project_id == project_id, Record.kind == kind)
+    if name is not None:
+        stmt = stmt.where(Record.name == name)
+    if after_id is not None:
+        stmt = stmt.where(Record.id > after_id)
+    return stmt.order_by(Record.id).limit(limit)
+
+
+def lock_series(session: Session, project_id: str, kind: str, name: str) -> RecordSeries:
+    """Create the series row if new, then lock it until the transaction ends.
+
+    On PostgreSQL the row lock serialises registrations in one series; SQLite writers are serialised
+    by BEGIN IMMEDIATE already."""
+    values = {"project_id": project_id, "kind": kind, "name": name, "last_version": 0}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(RecordSeries).values(**values).on_conflict_do_nothing())
+    stmt = (
+        select(RecordSeries)
+        .where(RecordSeries.project_id == project_id, RecordSeries.kind == kind, RecordSeries.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(stmt).scalar_one()

@@ -1,0 +1,118 @@
+"""Collection routes, generated once per kind, and the by-id routes shared by every kind."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+
+from app.access import service as access_service
+from app.api.deps import PrincipalDep, UowDep
+from app.core.errors import NotFound, ValidationFailed
+from app.kinds.base import KindDefinition
+from app.kinds.criteria import criteria_diff_of
+from app.kinds.registry import BY_COLLECTION
+from app.records import service
+from app.records.schemas import RecordPage, RecordRead, to_read
+
+VIEW = frozenset({"viewer"})
+LimitQuery = Annotated[int, Query(ge=1, le=500)]
+
+router = APIRouter()
+
+
+def encode_cursor(record_id: str | None) -> str | None:
+    return None if record_id is None else base64.urlsafe_b64encode(record_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        record_id = base64.b64decode(
+            cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True
+        ).decode()
+        uuid.UUID(record_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationFailed(
+            "cursor is not one this server issued", errors=[{"loc": ["query", "cursor"], "msg": "bad cursor"}]
+        ) from None
+    return record_id
+
+
+def _collection_router(kind: KindDefinition) -> APIRouter:
+    sub = APIRouter(prefix="/v1/projects/{project}/" + kind.collection, tags=[kind.collection])
+
+    @sub.post("", status_code=201, summary=f"Register a {kind.name} record")
+    def register(
+        project: str,
+        body: Annotated[dict[str, Any], Body()],
+        uow: UowDep,
+        principal: PrincipalDep,
+        response: Response,
+    ) -> RecordRead:
+        access = access_service.project_access(uow.session, principal, project, kind.write_roles)
+        result = service.register(
+            uow,
+            project_id=access.project.id,
+            project_name=access.project.name,
+            actor=principal.name,
+            kind=kind,
+            body=body,
+        )
+        response.status_code = 201 if result.created else 200
+        return to_read(result.record, access.project.name)
+
+    @sub.get("", summary=f"List {kind.name} records")
+    def list_records(
+        project: str,
+        uow: UowDep,
+        principal: PrincipalDep,
+        limit: LimitQuery = 50,
+        cursor: str | None = None,
+        name: str | None = None,
+    ) -> RecordPage:
+        access = access_service.project_access(uow.session, principal, project, VIEW)
+        rows, last = service.list_page(
+            uow.session, access.project.id, kind.name, name=name, after_id=decode_cursor(cursor), limit=limit
+        )
+        return RecordPage(items=[to_read(r, project) for r in rows], next_cursor=encode_cursor(last))
+
+    if kind.name == "criteria":
+
+        @sub.get("/{name}/diff", summary="Structured diff of two criteria versions and its classification")
+        def diff(
+            project: str,
+            name: str,
+            uow: UowDep,
+            principal: PrincipalDep,
+            from_: Annotated[str, Query(alias="from")],
+            to: str = "latest",
+        ) -> dict[str, Any]:
+            access = access_service.project_access(uow.session, principal, project, VIEW)
+            old = service.get_in_project(uow.session, access.project.id, "criteria", name, from_)
+            new = service.get_in_project(uow.session, access.project.id, "criteria", name, to)
+            return {"from": old.version, "to": new.version, **criteria_diff_of(old.spec, new.spec)}
+
+    @sub.get("/{name}/{version}", summary=f"One {kind.name} record; version may be 'latest'")
+    def get_record(project: str, name: str, version: str, uow: UowDep, principal: PrincipalDep) -> RecordRead:
+        access = access_service.project_access(uow.session, principal, project, VIEW)
+        record = service.get_in_project(uow.session, access.project.id, kind.name, name, version)
+        return to_read(record, project)
+
+    return sub
+
+
+for _kind in BY_COLLECTION.values():
+    router.include_router(_collection_router(_kind))
+
+
+@router.get("/v1/records/{record_id}", tags=["records"])
+def get_by_id(record_id: str, uow: UowDep, principal: PrincipalDep) -> RecordRead:
+    record, project_name = service.get_visible(uow.session, record_id)
+    if not access_service.can_view_project(uow.session, principal, record.project_id):
+        raise NotFound(f"record {record_id} not found")
+    return to_read(record, project_name)

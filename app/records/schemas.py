@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from app.records.models import Record
+
+
+class ParentRead(BaseModel):
+    id: str
+    kind: str
+    role: str
+
+
+class BlobRefRead(BaseModel):
+    path: str
+    digest: str
+    size: int
+
+
+class RecordRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    project: str
+    name: str
+    version: str
+    digest: str
+    created_at: datetime
+    created_by: str
+    parents: list[ParentRead]
+    spec: dict[str, Any]
+    blobs: list[BlobRefRead]
+    derived: dict[str, Any]
+
+
+class RecordPage(BaseModel):
+    items: list[RecordRead]
+    next_cursor: str | None
+
+
+def to_read(record: Record, project_name: str) -> RecordRead:
+    return RecordRead(
+        id=record.id,
+        kind=record.kind,
+        project=project_name,
+        name=record.name,
+        version=record.version,
+        digest=record.digest,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        parents=[ParentRead(**p) for p in record.parents],
+        spec=record.spec,
+        blobs=[BlobRefRead(**b) for b in record.blobs],
+        derived=record.derived,
+    )

@@ -1,0 +1,294 @@
+"""The one record pipeline every kind goes through:
+
+validate spec -> lock the series -> idempotency and version -> resolve and check parents -> blobs ->
+kind rules -> derived figures -> digest -> insert record, edges and audit event (committed by the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.blobs.models import Blob
+from app.core.digests import digest_of, is_digest
+from app.core.errors import (
+    BlobMissing,
+    CrossProjectReference,
+    MissingReference,
+    NotFound,
+    ValidationFailed,
+    VersionConflict,
+)
+from app.core.uow import UnitOfWork
+from app.kinds.base import EffectivePolicy, KindContext, KindDefinition, ParentRole
+from app.kinds.policy import DEFAULT_POLICY
+from app.records import repository
+from app.records.models import Record, RecordBlob, RecordEdge
+from app.records.versioning import normalise, parse_integer
+
+NAME_MAX = 200
+ENVELOPE_KEYS = {"name", "version", "spec"}
+
+
+@dataclass(frozen=True)
+class Registration:
+    record: Record
+    created: bool
+
+
+def effective_policy(session: Session, project_id: str) -> EffectivePolicy:
+    record = session.execute(repository.latest(project_id, "policy", "default")).scalar()
+    if record is None:
+        return EffectivePolicy(version=0, spec=DEFAULT_POLICY)
+    return EffectivePolicy(version=int(record.version), spec=record.spec)
+
+
+def _body_name(kind: KindDefinition, body: dict[str, Any]) -> str:
+    name = body.get("name", kind.default_name)
+    if not isinstance(name, str) or not name or len(name) > NAME_MAX or "/" in name or name == "latest":
+        raise ValidationFailed(
+            "name must be a non-empty string without '/' (at most 200 characters, not 'latest')",
+            errors=[{"loc": ["body", "name"], "msg": "invalid name"}],
+        )
+    return name
+
+
+def _check_keys(kind: KindDefinition, body: dict[str, Any]) -> None:
+    allowed = ENVELOPE_KEYS | {role.role for role in kind.parent_roles}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationFailed(
+            f"unknown top-level field(s) {unknown} for kind {kind.name}; allowed: {sorted(allowed)}",
+            errors=[{"loc": ["body", key], "msg": "unknown field"} for key in unknown],
+        )
+
+
+def resolve_ref(
+    session: Session, project_id: str, kinds: tuple[str, ...], ref: Any, loc: list[Any]
+) -> Record:
+    """A reference is {"id"} or {"name", "version"}; `latest` is resolved now and pinned."""
+    if not isinstance(ref, dict):
+        raise ValidationFailed(
+            'a reference is {"id"} or {"name", "version"}', errors=[{"loc": loc, "msg": "not an object"}]
+        )
+    record: Record | None = None
+    if "id" in ref:
+        record = session.execute(repository.by_id(str(ref["id"]))).scalar()
+        if record is not None and record.project_id != project_id:
+            raise CrossProjectReference(
+                f"record {ref['id']} belongs to another project; references stay inside one project",
+                errors=[{"loc": loc, "msg": "record of another project"}],
+            )
+        if record is not None and record.kind not in kinds:
+            raise MissingReference(
+                f"record {ref['id']} is a {record.kind}, expected {' or '.join(kinds)}",
+                errors=[{"loc": loc, "msg": f"wrong kind {record.kind}"}],
+            )
+    elif "name" in ref and "version" in ref:
+        for kind in kinds:
+            version = str(ref["version"])
+            stmt = (
+                repository.latest(project_id, kind, str(ref["name"]))
+                if version == "latest"
+                else repository.at_version(project_id, kind, str(ref["name"]), version)
+            )
+            record = session.execute(stmt).scalar()
+            if record is not None:
+                break
+    else:
+        raise ValidationFailed(
+            'a reference is {"id"} or {"name", "version"}', errors=[{"loc": loc, "msg": "bad reference"}]
+        )
+    if record is None:
+        raise MissingReference(
+            f"no {' or '.join(kinds)} record matches {ref}; register it first",
+            errors=[{"loc": loc, "msg": "not found"}],
+        )
+    return record
+
+
+def _resolve_parents(
+    session: Session, project_id: str, kind: KindDefinition, body: dict[str, Any]
+) -> dict[str, list[Record]]:
+    parents: dict[str, list[Record]] = {}
+    for role in kind.parent_roles:
+        parents[role.role] = _resolve_role(session, project_id, role, body.get(role.role))
+    return parents
+
+
+def _resolve_role(session: Session, project_id: str, role: ParentRole, value: Any) -> list[Record]:
+    if value is None:
+        if role.required:
+            raise MissingReference(
+                f"a {role.role} reference is required ({' or '.join(role.kinds)})",
+                errors=[{"loc": ["body", role.role], "msg": "required"}],
+            )
+        return []
+    refs = value if role.many else [value]
+    if role.many and (not isinstance(value, list) or (role.required and not value)):
+        raise ValidationFailed(
+            f"{role.role} must be a non-empty list of references",
+            errors=[{"loc": ["body", role.role], "msg": "expected a list"}],
+        )
+    return [
+        resolve_ref(session, project_id, role.kinds, ref, ["body", role.role, *([i] if role.many else [])])
+        for i, ref in enumerate(refs)
+    ]
+
+
+def _resolve_blobs(session: Session, refs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    if not refs:
+        return []
+    digests = {digest for _, digest in refs}
+    bad = sorted(d for d in digests if not is_digest(d))
+    if bad:
+        raise ValidationFailed(f"not digests of the form sha256:<hex>: {bad}")
+    sizes = dict(
+        session.execute(select(Blob.digest, Blob.size).where(Blob.digest.in_(digests))).tuples().all()
+    )
+    missing = [(path, digest) for path, digest in refs if digest not in sizes]
+    if missing:
+        raise BlobMissing(
+            f"{len(missing)} blob(s) are not uploaded; POST them to /v1/blobs first",
+            errors=[{"loc": ["spec", path], "msg": f"{digest} not uploaded"} for path, digest in missing],
+        )
+    return [{"path": path, "digest": digest, "size": sizes[digest]} for path, digest in refs]
+
+
+def register(
+    uow: UnitOfWork, *, project_id: str, project_name: str, actor: str, kind: KindDefinition, body: Any
+) -> Registration:
+    session = uow.session
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            "the body must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}]
+        )
+    _check_keys(kind, body)
+    name = _body_name(kind, body)
+    spec = kind.parse_spec(body.get("spec", {}))
+    parents = _resolve_parents(session, project_id, kind, body)
+    parent_refs = [
+        {"id": record.id, "kind": record.kind, "role": role}
+        for role, records in parents.items()
+        for record in records
+    ]
+    blobs = _resolve_blobs(session, kind.blob_refs(spec))
+    content = {"kind": kind.name, "name": name, "parents": parent_refs, "spec": spec, "blobs": blobs}
+    content_digest = digest_of(content)
+
+    series = repository.lock_series(session, project_id, kind.name, name)
+    declared = body.get("version")
+    if declared is None:
+        if kind.version_scheme == "semver":
+            raise ValidationFailed(
+                f"{kind.name} versions are semver (MAJOR.MINOR.PATCH) and must be declared",
+                errors=[{"loc": ["body", "version"], "msg": "required"}],
+            )
+        same = session.execute(repository.by_content(project_id, kind.name, name, content_digest)).scalar()
+        if same is not None:
+            return Registration(same, created=False)
+        version, version_key = normalise("integer", series.last_version + 1)
+    else:
+        version, version_key = normalise(kind.version_scheme, declared)
+        existing = session.execute(repository.at_version(project_id, kind.name, name, version)).scalar()
+        if existing is not None:
+            if existing.content_digest == content_digest:
+                return Registration(existing, created=False)
+            raise VersionConflict(
+                f"{kind.name} {name} {version} already exists with different content; records never change, "
+                "register a new version",
+                extra={"existing": {"id": existing.id, "digest": existing.digest}},
+            )
+        if kind.version_scheme == "integer" and parse_integer(version) != series.last_version + 1:
+            raise VersionConflict(
+                f"the next version of {kind.name} {name} is {series.last_version + 1}; "
+                "omit version to get it",
+                extra={"next_version": series.last_version + 1},
+            )
+
+    policy = effective_policy(session, project_id)
+    previous = session.execute(repository.latest(project_id, kind.name, name)).scalar()
+    ctx = KindContext(
+        session=session,
+        project_id=project_id,
+        project_name=project_name,
+        actor=actor,
+        name=name,
+        version=version,
+        spec=spec,
+        parents=parents,
+        previous=previous,
+        policy=policy,
+    )
+    kind.check(ctx)
+    derived = kind.derive(ctx)
+
+    digest = digest_of({**content, "project": project_name, "version": version})
+    record = Record(
+        kind=kind.name,
+        project_id=project_id,
+        name=name,
+        version=version,
+        version_key=version_key,
+        digest=digest,
+        content_digest=content_digest,
+        created_by=actor,
+        parents=parent_refs,
+        spec=spec,
+        blobs=blobs,
+        derived=derived,
+    )
+    session.add(record)
+    if kind.version_scheme == "integer":
+        series.last_version = int(version)
+    session.flush()
+    session.add_all(
+        RecordEdge(child_id=record.id, parent_id=p["id"], role=p["role"])
+        for p in {(p["id"], p["role"]): p for p in parent_refs}.values()
+    )
+    session.add_all(RecordBlob(record_id=record.id, path=b["path"], digest=b["digest"]) for b in blobs)
+    uow.audit(
+        actor=actor,
+        action="record.registered",
+        target=f"record:{record.id}",
+        project=project_name,
+        payload={"kind": kind.name, "name": name, "version": version, "digest": digest},
+        policy_version=policy.version,
+    )
+    return Registration(record, created=True)
+
+
+def get_in_project(session: Session, project_id: str, kind: str, name: str, version: str) -> Record:
+    stmt = (
+        repository.latest(project_id, kind, name)
+        if version == "latest"
+        else repository.at_version(project_id, kind, name, version)
+    )
+    record = session.execute(stmt).scalar()
+    if record is None:
+        raise NotFound(f"no {kind} {name} version {version}")
+    return record
+
+
+def list_page(
+    session: Session, project_id: str, kind: str, *, name: str | None, after_id: str | None, limit: int
+) -> tuple[list[Record], str | None]:
+    rows = list(
+        session.execute(
+            repository.page(project_id, kind, name=name, after_id=after_id, limit=limit + 1)
+        ).scalars()
+    )
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None
+
+
+def get_visible(session: Session, record_id: str) -> tuple[Record, str]:
+    """A record by id with its project's name; visibility is checked by the caller."""
+    row = session.execute(repository.by_id_with_project(record_id)).first()
+    if row is None:
+        raise NotFound(f"record {record_id} not found")
+    return row[0], row[1]

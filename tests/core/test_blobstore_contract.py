@@ -1,0 +1,276 @@
+"""One contract for every `BlobStore` backend: the filesystem one and S3 (against a local SeaweedFS)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tracemalloc
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from app.core.blobs import BlobStore, FilesystemBlobStore, put_bytes, read_bytes
+from app.core.blobs_s3 import PART_SIZE, S3BlobStore
+from app.core.errors import DigestMismatch, Unavailable, ValidationFailed
+from app.core.settings import Settings
+from tests.support.seaweed import SeaweedServer, seaweed_s3  # noqa: F401  (session fixture)
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Backend:
+    name: str
+    store: BlobStore
+    stored_keys: Callable[[], list[str]]
+    """Every object stored under a digest key."""
+    leftovers: Callable[[], list[str]]
+    """Temporary objects, temp files and in-progress multipart uploads: must be empty between blobs."""
+
+
+def _fs_backend(root: Path) -> Backend:
+    store = FilesystemBlobStore(root)
+
+    def stored() -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in (root / "sha256").rglob("*") if p.is_file())
+
+    def leftovers() -> list[str]:
+        return sorted(str(p) for p in store.tmp_dir.iterdir())
+
+    return Backend("fs", store, stored, leftovers)
+
+
+def _s3_settings(server: SeaweedServer, bucket: str, prefix: str) -> Settings:
+    return Settings(
+        blob_url=f"s3://{bucket}/{prefix}",
+        s3_endpoint_url=server.endpoint_url,
+        s3_region=server.region,
+        s3_access_key_id=server.access_key,
+        s3_secret_access_key=server.secret_key,
+    )
+
+
+def _s3_backend(server: SeaweedServer) -> Backend:
+    prefix = f"contract/{uuid.uuid4().hex}"  # one shared bucket, one prefix per test
+    store = S3BlobStore.from_settings(_s3_settings(server, server.bucket, prefix))
+    client = server.client()
+
+    def keys(under: str) -> list[str]:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=server.bucket, Prefix=under)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def stored() -> list[str]:
+        return keys(f"{prefix}/sha256/")
+
+    def leftovers() -> list[str]:
+        uploads = client.list_multipart_uploads(Bucket=server.bucket, Prefix=f"{prefix}/").get("Uploads", [])
+        return keys(f"{prefix}/tmp/") + [f"upload {u.get('Key')} {u.get('UploadId')}" for u in uploads]
+
+    return Backend("s3", store, stored, leftovers)
+
+
+@pytest.fixture(params=["fs", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "fs":
+        return _fs_backend(tmp_path / "blobs")
+    server: SeaweedServer = request.getfixturevalue("seaweed_s3")
+    return _s3_backend(server)
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write_in_chunks(backend: Backend, data: bytes, chunk: int, expected: str | None = None) -> str:
+    writer = backend.store.writer()
+    try:
+        for start in range(0, len(data), chunk):
+            writer.write(data[start : start + chunk])
+        return writer.commit(expected).digest
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def test_put_and_read_round_trip(backend: Backend) -> None:
+    data = os.urandom(100_000)
+    info = put_bytes(backend.store, data)
+    assert info.digest == digest(data)
+    assert info.size == len(data)
+    assert backend.store.exists(info.digest)
+    assert backend.store.size(info.digest) == len(data)
+    assert read_bytes(backend.store, info.digest) == data
+    assert backend.stored_keys() != []
+    assert backend.leftovers() == []
+
+
+def test_empty_blob(backend: Backend) -> None:
+    info = put_bytes(backend.store, b"")
+    assert info == type(info)(digest(b""), 0)
+    assert backend.store.size(info.digest) == 0
+    assert read_bytes(backend.store, info.digest) == b""
+
+
+def test_key_layout(backend: Backend) -> None:
+    info = put_bytes(backend.store, os.urandom(1000))
+    hexd = info.digest.removeprefix("sha256:")
+    [key] = backend.stored_keys()
+    assert key.startswith("sha256/" if backend.name == "fs" else "contract/")
+    assert key.endswith(hexd)
+    if backend.name == "s3":
+        assert key.endswith(f"/sha256/{hexd}")
+
+
+def test_identical_content_twice_is_one_object(backend: Backend) -> None:
+    data = os.urandom(50_000)
+    first = put_bytes(backend.store, data)
+    second = put_bytes(backend.store, data)
+    assert first == second
+    assert len(backend.stored_keys()) == 1
+    assert read_bytes(backend.store, first.digest) == data
+    assert backend.leftovers() == []
+
+
+def test_identical_large_content_twice_is_one_object(backend: Backend) -> None:
+    data = os.urandom(PART_SIZE + 1)
+    assert write_in_chunks(backend, data, MiB) == write_in_chunks(backend, data, MiB) == digest(data)
+    assert len(backend.stored_keys()) == 1
+    assert backend.leftovers() == []
+
+
+def test_expected_digest_that_matches_is_accepted(backend: Backend) -> None:
+    data = os.urandom(10_000)
+    info = put_bytes(backend.store, data, digest(data))
+    assert info.digest == digest(data)
+    assert backend.store.exists(info.digest)
+
+
+@pytest.mark.parametrize("size", [10_000, PART_SIZE + 12_345], ids=["single-part", "multipart"])
+def test_wrong_expected_digest_leaves_nothing(backend: Backend, size: int) -> None:
+    data = os.urandom(size)
+    wrong = digest(b"something else")
+    with pytest.raises(DigestMismatch) as caught:
+        write_in_chunks(backend, data, MiB, expected=wrong)
+    assert caught.value.extra == {"expected": wrong, "actual": digest(data)}
+    assert not backend.store.exists(digest(data))
+    assert not backend.store.exists(wrong)
+    assert backend.stored_keys() == []
+    assert backend.leftovers() == []
+
+
+def test_malformed_expected_digest_is_rejected(backend: Backend) -> None:
+    with pytest.raises(ValidationFailed):
+        put_bytes(backend.store, b"abc", "md5:abc")
+    assert backend.stored_keys() == []
+    assert backend.leftovers() == []
+
+
+@pytest.mark.parametrize("size", [0, 10_000, 2 * PART_SIZE + 1], ids=["empty", "single-part", "multipart"])
+def test_abort_leaves_nothing(backend: Backend, size: int) -> None:
+    data = os.urandom(size)
+    writer = backend.store.writer()
+    for start in range(0, size, MiB):
+        writer.write(data[start : start + MiB])
+    writer.abort()
+    writer.abort()  # idempotent
+    assert not backend.store.exists(digest(data))
+    assert backend.stored_keys() == []
+    assert backend.leftovers() == []
+
+
+def test_blob_larger_than_one_part_round_trips(backend: Backend) -> None:
+    data = os.urandom(20 * MiB + 7)
+    # An odd chunk size so chunks straddle part boundaries; one chunk bigger than a part too.
+    writer = backend.store.writer()
+    writer.write(data[: PART_SIZE + 3])
+    rest = data[PART_SIZE + 3 :]
+    for start in range(0, len(rest), 3 * MiB + 1):
+        writer.write(rest[start : start + 3 * MiB + 1])
+    info = writer.commit(digest(data))
+    assert info.digest == digest(data)
+    assert info.size == len(data)
+    assert backend.store.size(info.digest) == len(data)
+    hasher = hashlib.sha256()
+    for chunk in backend.store.iter_bytes(info.digest):
+        hasher.update(chunk)
+    assert "sha256:" + hasher.hexdigest() == info.digest
+    assert backend.leftovers() == []
+
+
+def test_missing_digests(backend: Backend) -> None:
+    absent = digest(b"never stored " + os.urandom(8))
+    assert backend.store.exists(absent) is False
+    assert backend.store.size(absent) is None
+    assert backend.store.exists("not-a-digest") is False
+    assert backend.store.size("not-a-digest") is None
+    with pytest.raises(FileNotFoundError):
+        list(backend.store.iter_bytes(absent))
+
+
+def test_iter_bytes_yields_chunks_of_the_requested_size(backend: Backend) -> None:
+    data = os.urandom(2 * 65536 + 32768)
+    info = put_bytes(backend.store, data)
+    chunks = list(backend.store.iter_bytes(info.digest, chunk_size=65536))
+    assert [len(c) for c in chunks] == [65536, 65536, 32768]
+    assert b"".join(chunks) == data
+
+
+def test_presigned_url_is_none_or_serves_the_blob(backend: Backend) -> None:
+    data = os.urandom(4096)
+    info = put_bytes(backend.store, data)
+    url = backend.store.presigned_url(info.digest, expires_s=60)
+    if backend.name == "fs":
+        assert url is None
+        return
+    assert url is not None
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == data
+
+
+def test_check(backend: Backend) -> None:
+    backend.store.check()
+
+
+@pytest.mark.s3
+def test_s3_check_fails_for_a_missing_bucket(request: pytest.FixtureRequest) -> None:
+    server: SeaweedServer = request.getfixturevalue("seaweed_s3")
+    store = S3BlobStore.from_settings(_s3_settings(server, "no-such-bucket-here", "x"))
+    with pytest.raises(Unavailable):
+        store.check()
+
+
+def test_s3_from_settings_parses_bucket_and_prefix() -> None:
+    settings = Settings(blob_url="s3://my-bucket/some/prefix/", s3_endpoint_url="http://127.0.0.1:1")
+    store = S3BlobStore.from_settings(settings)
+    assert (store.bucket, store.prefix) == ("my-bucket", "some/prefix")
+    assert store.key_of(digest(b"")) == "some/prefix/sha256/" + hashlib.sha256(b"").hexdigest()
+    bare = S3BlobStore.from_settings(
+        Settings(blob_url="s3://my-bucket", s3_endpoint_url="http://127.0.0.1:1")
+    )
+    assert bare.key_of(digest(b"")) == "sha256/" + hashlib.sha256(b"").hexdigest()
+
+
+def test_memory_stays_flat_while_writing_200_mib(backend: Backend) -> None:
+    """The writer holds at most one part, whatever the blob size (behaviour, not speed)."""
+    chunk = os.urandom(MiB)
+    hasher = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        writer = backend.store.writer()
+        for i in range(200):
+            piece = chunk[i:] + chunk[:i]  # distinct content per MiB, one MiB at a time
+            hasher.update(piece)
+            writer.write(piece)
+        info = writer.commit()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.size == 200 * MiB
+    assert info.digest == "sha256:" + hasher.hexdigest()
+    assert backend.store.size(info.digest) == 200 * MiB
+    assert peak < 40 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
+    assert backend.leftovers() == []
