@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from app import cli_data
 from app.client import ApiError, RegistryClient
 
 app = typer.Typer(
@@ -30,6 +31,10 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(blobs_app, name="blobs")
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(audit_app, name="audit")
+app.add_typer(cli_data.prompts_app, name="prompts")
+app.add_typer(cli_data.batches_app, name="batches")
+app.add_typer(cli_data.datasets_app, name="datasets")
+app.add_typer(cli_data.import_app, name="import")
 
 out = Console()
 err = Console(stderr=True)

@@ -16,7 +16,10 @@ def record_upload(uow: UnitOfWork, principal: Principal, info: BlobInfo) -> bool
     session = uow.session
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     new = session.execute(
-        insert(Blob).values(digest=info.digest, size=info.size).on_conflict_do_nothing().returning(Blob.digest)
+        insert(Blob)
+        .values(digest=info.digest, size=info.size)
+        .on_conflict_do_nothing()
+        .returning(Blob.digest)
     ).first()
     session.execute(
         insert(BlobUploader).values(digest=info.digest, principal_id=principal.id).on_conflict_do_nothing()

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from app.core.blobs import BlobStore
 from app.core.errors import ValidationFailed
 from app.records.models import Record
 
@@ -46,7 +47,13 @@ class KindContext:
     parents: dict[str, list[Record]]
     previous: Record | None
     policy: EffectivePolicy
-    extra_parent_edges: list[tuple[Record, str]] = field(default_factory=list)
+    store: BlobStore
+    # parents a rule adds by itself (a waiver that allowed this record), recorded with their role
+    added_parents: list[tuple[Record, str]] = field(default_factory=list)
+    # blobs the server produced while deriving (a dataset's Parquet file): (path, digest, size)
+    derived_blobs: list[tuple[str, str, int]] = field(default_factory=list)
+    # anything a kind computed in check() and wants again in derive() (a parsed table)
+    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 class KindDefinition:
@@ -57,6 +64,8 @@ class KindDefinition:
     parent_roles: ClassVar[tuple[ParentRole, ...]] = ()
     spec_model: ClassVar[type[BaseModel]]
     default_name: ClassVar[str | None] = None
+    # top-level body fields that are content, not parent references (a waiver's `rule`): moved into spec
+    top_level_fields: ClassVar[tuple[str, ...]] = ()
 
     def parse_spec(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):

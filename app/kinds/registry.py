@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from app.kinds.annotation_batch import AnnotationBatchKind
 from app.kinds.base import KindDefinition
 from app.kinds.criteria import CriteriaKind
 from app.kinds.policy import PolicyKind
+from app.kinds.preference_dataset import PreferenceDatasetKind
+from app.kinds.prompt_set import PromptSetKind
+from app.kinds.waiver import WaiverKind
 
-KINDS: dict[str, KindDefinition] = {kind.name: kind for kind in (PolicyKind(), CriteriaKind())}
+KINDS: dict[str, KindDefinition] = {
+    kind.name: kind
+    for kind in (
+        PolicyKind(),
+        CriteriaKind(),
+        PromptSetKind(),
+        AnnotationBatchKind(),
+        PreferenceDatasetKind(),
+        WaiverKind(),
+    )
+}
 BY_COLLECTION: dict[str, KindDefinition] = {kind.collection: kind for kind in KINDS.values()}

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from app.access import service as access_service
-from app.api.deps import PrincipalDep, UowDep
+from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.core.errors import NotFound, ValidationFailed
 from app.kinds.base import KindDefinition
 from app.kinds.criteria import criteria_diff_of
@@ -53,6 +53,7 @@ def _collection_router(kind: KindDefinition) -> APIRouter:
         uow: UowDep,
         principal: PrincipalDep,
         response: Response,
+        state: StateDep,
     ) -> RecordRead:
         access = access_service.project_access(uow.session, principal, project, kind.write_roles)
         result = service.register(
@@ -62,6 +63,7 @@ def _collection_router(kind: KindDefinition) -> APIRouter:
             actor=principal.name,
             kind=kind,
             body=body,
+            store=state.blobs,
         )
         response.status_code = 201 if result.created else 200
         return to_read(result.record, access.project.name)

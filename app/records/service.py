@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.blobs.models import Blob
+from app.core.blobs import BlobStore
 from app.core.digests import digest_of, is_digest
 from app.core.errors import (
     BlobMissing,
@@ -57,7 +58,7 @@ def _body_name(kind: KindDefinition, body: dict[str, Any]) -> str:
 
 
 def _check_keys(kind: KindDefinition, body: dict[str, Any]) -> None:
-    allowed = ENVELOPE_KEYS | {role.role for role in kind.parent_roles}
+    allowed = ENVELOPE_KEYS | {role.role for role in kind.parent_roles} | set(kind.top_level_fields)
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValidationFailed(
@@ -159,7 +160,14 @@ def _resolve_blobs(session: Session, refs: list[tuple[str, str]]) -> list[dict[s
 
 
 def register(
-    uow: UnitOfWork, *, project_id: str, project_name: str, actor: str, kind: KindDefinition, body: Any
+    uow: UnitOfWork,
+    *,
+    project_id: str,
+    project_name: str,
+    actor: str,
+    kind: KindDefinition,
+    body: Any,
+    store: BlobStore,
 ) -> Registration:
     session = uow.session
     if not isinstance(body, dict):
@@ -168,7 +176,10 @@ def register(
         )
     _check_keys(kind, body)
     name = _body_name(kind, body)
-    spec = kind.parse_spec(body.get("spec", {}))
+    raw_spec = body.get("spec", {})
+    if kind.top_level_fields and isinstance(raw_spec, dict):
+        raw_spec = {**raw_spec, **{key: body[key] for key in kind.top_level_fields if key in body}}
+    spec = kind.parse_spec(raw_spec)
     parents = _resolve_parents(session, project_id, kind, body)
     parent_refs = [
         {"id": record.id, "kind": record.kind, "role": role}
@@ -222,11 +233,20 @@ def register(
         parents=parents,
         previous=previous,
         policy=policy,
+        store=store,
     )
     kind.check(ctx)
     derived = kind.derive(ctx)
+    parent_refs = parent_refs + [
+        {"id": record.id, "kind": record.kind, "role": role} for record, role in ctx.added_parents
+    ]
+    derived_blobs = _register_derived_blobs(session, ctx.derived_blobs)
 
-    digest = digest_of({**content, "project": project_name, "version": version})
+    # the record digest covers what the server derived too (deterministic from the content), so a
+    # handoff package can prove the figures it prints
+    digest = digest_of(
+        {**content, "parents": parent_refs, "project": project_name, "version": version, "derived": derived}
+    )
     record = Record(
         kind=kind.name,
         project_id=project_id,
@@ -249,7 +269,9 @@ def register(
         RecordEdge(child_id=record.id, parent_id=p["id"], role=p["role"])
         for p in {(p["id"], p["role"]): p for p in parent_refs}.values()
     )
-    session.add_all(RecordBlob(record_id=record.id, path=b["path"], digest=b["digest"]) for b in blobs)
+    session.add_all(
+        RecordBlob(record_id=record.id, path=b["path"], digest=b["digest"]) for b in [*blobs, *derived_blobs]
+    )
     uow.audit(
         actor=actor,
         action="record.registered",
@@ -259,6 +281,17 @@ def register(
         policy_version=policy.version,
     )
     return Registration(record, created=True)
+
+
+def _register_derived_blobs(session: Session, produced: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """Blob rows for files the server wrote while deriving; their paths live under `derived/`."""
+    if not produced:
+        return []
+    known = set(session.scalars(select(Blob.digest).where(Blob.digest.in_([d for _, d, _ in produced]))))
+    fresh = {digest: size for _, digest, size in produced if digest not in known}
+    session.add_all(Blob(digest=digest, size=size) for digest, size in fresh.items())
+    session.flush()
+    return [{"path": f"derived/{path}", "digest": d, "size": size} for path, d, size in produced]
 
 
 def get_in_project(session: Session, project_id: str, kind: str, name: str, version: str) -> Record:

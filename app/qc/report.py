@@ -1,0 +1,75 @@
+"""``compute_qc``: the ``derived.qc`` figures of an annotation batch (API.md), in one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from app.qc.agreement import high_disagreement, krippendorff_alpha_nominal, pairwise_cohen_kappa
+from app.qc.bias import length_bias, position_bias, tie_rate
+from app.qc.canonical import canonicalise, vote_counts
+from app.qc.drift import drift
+from app.qc.gate import gate
+from app.qc.reference_labels import ai_agreement, gold_accuracy
+from app.qc.sessions import session_agreement, sessions_over_limit
+
+ITEM_COLUMNS = (
+    "pair_id",
+    "annotator",
+    "choice",
+    "shown_first",
+    "response_a",
+    "response_b",
+    "session_id",
+    "started_at",
+    "submitted_at",
+    "gold",
+    "ai_choice",
+)
+
+
+def compute_qc(
+    items: pa.Table,
+    policy: Mapping[str, Any],
+    *,
+    history: Sequence[Mapping[str, Any]] = (),
+    policy_version: int,
+) -> dict[str, Any]:
+    """Quality figures and gate of one annotation batch, as a JSON-ready dict (no NaN, no numpy types).
+
+    `items` holds one row per (pair_id, annotator) with the columns of ``ITEM_COLUMNS``; every figure
+    is computed in canonical orientation (``canonical.py``). `policy` supplies ``kappa_floor``,
+    ``kappa_target``, ``gold_share_min``, ``max_session_minutes`` and ``high_disagreement_band``;
+    `history` holds earlier batches' qc dicts, oldest first, for ``drift``. Keys: ``cohen_kappa``,
+    ``krippendorff_alpha``, ``gold_accuracy``, ``position_bias``, ``length_bias``, ``tie_rate``,
+    ``high_disagreement_rate``, ``high_disagreement_count``, ``sessions_over_limit``,
+    ``session_agreement``, ``drift``, ``ai_agreement``, ``gate``, ``gate_reasons``,
+    ``policy_version``, ``counts``. Undefined figures are ``None``.
+    """
+    missing = [name for name in ITEM_COLUMNS if name not in items.column_names]
+    if missing:
+        raise ValueError(f"items table lacks column(s) {missing}")
+    canon = canonicalise(items)
+    counts = vote_counts(canon)
+    max_minutes = float(policy["max_session_minutes"])
+    split = high_disagreement(counts, policy["high_disagreement_band"])
+    qc: dict[str, Any] = {
+        "cohen_kappa": pairwise_cohen_kappa(canon),
+        "krippendorff_alpha": krippendorff_alpha_nominal(counts),
+        "gold_accuracy": gold_accuracy(canon),
+        "position_bias": position_bias(canon),
+        "length_bias": length_bias(canon),
+        "tie_rate": tie_rate(canon),
+        "high_disagreement_rate": split["rate"],
+        "high_disagreement_count": split["count"],
+        "sessions_over_limit": sessions_over_limit(canon, max_minutes),
+        "session_agreement": session_agreement(canon, counts, max_minutes),
+        "ai_agreement": ai_agreement(canon),
+        "policy_version": int(policy_version),
+        "counts": {"items": canon.size, "pairs": len(canon.pair_ids), "annotators": len(canon.annotators)},
+    }
+    qc["drift"] = drift(qc, history)
+    qc["gate"], qc["gate_reasons"] = gate(qc, policy)
+    return qc
