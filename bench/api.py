@@ -110,6 +110,7 @@ class PhaseResult:
     p99_ms: float | None
     client_cpu: float  # CPU seconds of this process (the load generator) per wall second
     server_cpu: float | None  # the same for the server under load
+    other_cpu: float | None  # the rest of the machine's busy CPU: anything else running competes
     statuses: dict[str, int]
     error_samples: list[str]
 
@@ -128,6 +129,7 @@ class PhaseResult:
             "elapsed_s": round(self.elapsed_s, 3),
             "client_cpu_cores": round(self.client_cpu, 2),
             "server_cpu_cores": _round(self.server_cpu),
+            "other_cpu_cores": _round(self.other_cpu),
             "statuses": self.statuses,
             "error_samples": self.error_samples,
         }
@@ -426,6 +428,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float | None:
+    """Busy CPU seconds of the whole machine since boot, all cores (Linux /proc/stat); None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def _registry_command() -> list[str]:
     script = Path(sys.executable).parent / "rlhf-registry"
     if script.exists():
@@ -532,9 +546,19 @@ def measure(
 ) -> PhaseResult:
     if args.warmup > 0:
         client.run(phase, Budget(args.warmup, None), args.concurrency)
-    cpu0, srv0, wall0 = time.process_time(), cpu_seconds(server.proc.pid), time.perf_counter()
+    all0, cpu0, srv0, wall0 = (
+        machine_busy_seconds(),
+        time.process_time(),
+        cpu_seconds(server.proc.pid),
+        time.perf_counter(),
+    )
     tally = client.run(phase, Budget(args.duration, args.requests), args.concurrency)
-    cpu1, srv1, wall1 = time.process_time(), cpu_seconds(server.proc.pid), time.perf_counter()
+    all1, cpu1, srv1, wall1 = (
+        machine_busy_seconds(),
+        time.process_time(),
+        cpu_seconds(server.proc.pid),
+        time.perf_counter(),
+    )
     if server.proc.poll() is not None:
         raise RuntimeError(f"{server.name} died during {phase.name}:\n{server.log_tail()}")
     elapsed = wall1 - wall0
@@ -549,6 +573,9 @@ def measure(
         p99_ms=None if p99 is None else p99 * 1000,
         client_cpu=(cpu1 - cpu0) / elapsed,
         server_cpu=None if srv0 is None or srv1 is None else (srv1 - srv0) / elapsed,
+        other_cpu=None
+        if None in (all0, all1, srv0, srv1)
+        else max(0.0, (all1 - all0 - (cpu1 - cpu0) - (srv1 - srv0)) / elapsed),  # type: ignore[operator]
         statuses={str(k): v for k, v in sorted(tally.statuses.items())},
         error_samples=tally.error_samples,
     )
@@ -723,11 +750,15 @@ def print_table(summary: dict[str, Any]) -> None:
         + (f" or {summary['requests_limit']} requests" if summary["requests_limit"] else ""),
         file=out,
     )
-    print(f"NOTE: {summary['machine']['note']}; CPU columns are cores used (1.00 = one core busy).", file=out)
+    print(
+        f"NOTE: {summary['machine']['note']}; CPU columns are cores used (1.00 = one core busy): "
+        "client = this load generator, server = the server under load, other = everything else",
+        file=out,
+    )
     print(f"bare app handlers: {summary['bare_handlers']}\n", file=out)
     header = (
         f"{'phase':<15}{'requests':>9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99<50':>8}{'errors':>8}"
-        f"{'client CPU':>12}{'server CPU':>12}"
+        f"{'client CPU':>12}{'server CPU':>12}{'other CPU':>11}"
     )
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -736,7 +767,7 @@ def print_table(summary: dict[str, Any]) -> None:
         print(
             f"{p['phase']:<15}{p['requests']:>9}{p['requests_per_s']:>10.1f}{_fmt(p['p50_ms']):>9}"
             f"{_fmt(p['p99_ms']):>9}{p99_ok:>8}{p['errors']:>8}{_fmt(p['client_cpu_cores']):>12}"
-            f"{_fmt(p['server_cpu_cores']):>12}",
+            f"{_fmt(p['server_cpu_cores']):>12}{_fmt(p['other_cpu_cores']):>11}",
             file=out,
         )
     print(file=out)
@@ -757,6 +788,12 @@ def print_table(summary: dict[str, Any]) -> None:
             print(
                 f"WARNING: the load generator used {p['client_cpu_cores']:.2f} cores in {p['phase']}: "
                 "it may be the bottleneck there",
+                file=out,
+            )
+        if (p["other_cpu_cores"] or 0.0) >= 0.25:
+            print(
+                f"WARNING: other processes used {p['other_cpu_cores']:.2f} cores during {p['phase']}: "
+                "its figures are understated; rerun on a quiet machine",
                 file=out,
             )
     reg = summary["registrations"]

@@ -6,79 +6,23 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.serving import CLI, Served, peak_rss_bytes, serve
 from tests.factories import criteria_body
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = str(Path(sys.executable).parent / "rlhf-registry")
-
-
-@dataclass
-class Served:
-    url: str
-    token: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data = tmp_path_factory.mktemp("served")
-    env = {**os.environ, "RLHF_REGISTRY_DATA_DIR": str(data)}
-    env.pop("RLHF_REGISTRY_DATABASE_URL", None)
-    env.pop("RLHF_REGISTRY_BLOB_URL", None)
-    port = _free_port()
-    log = (data / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("serve did not come up:\n" + (data / "serve.log").read_text()[-3000:])
-            time.sleep(0.2)
-        result = subprocess.run(
-            [CLI, "admin", "create-token", "--principal", "admin", "--global-admin"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        token = result.stdout.strip().splitlines()[-1]
-        yield Served(url, token, {**env, "RLHF_REGISTRY_URL": url, "RLHF_REGISTRY_TOKEN": token}, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with serve(tmp_path_factory.mktemp("served")) as running:
+        yield running
 
 
 def test_create_token_prints_the_token_alone_on_the_last_line(served: Served) -> None:
@@ -135,13 +79,6 @@ def test_cli_client_commands(served: Served, tmp_path: Path) -> None:
     assert cli("audit", "verify").returncode == 0
 
 
-def _peak_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
-
-
 def test_large_upload_keeps_server_memory_flat(served: Served) -> None:
     """256 MiB streamed in: the server's peak resident memory grows by far less than the body."""
     size = 256 * 1024 * 1024
@@ -153,7 +90,7 @@ def test_large_upload_keeps_server_memory_flat(served: Served) -> None:
 
     # warm up the upload path once, so that imports and buffers are not counted as growth
     httpx.post(f"{served.url}/v1/blobs", content=b"warm", headers={"Authorization": f"Bearer {served.token}"})
-    before = _peak_rss_bytes(served.process.pid)
+    before = peak_rss_bytes(served.pid)
     response = httpx.post(
         f"{served.url}/v1/blobs",
         content=body(),
@@ -161,5 +98,5 @@ def test_large_upload_keeps_server_memory_flat(served: Served) -> None:
         timeout=300,
     )
     assert response.status_code == 201 and response.json()["size"] == size
-    growth = _peak_rss_bytes(served.process.pid) - before
+    growth = peak_rss_bytes(served.pid) - before
     assert growth < 48 * 1024 * 1024, f"server peak memory grew by {growth / 2**20:.1f} MiB"

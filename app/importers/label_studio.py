@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,9 +101,12 @@ def from_label_studio(
         text, turns = prompt_text(data[prompt_field], f"data.{prompt_field}")
         own_id = data.get(prompt_id_field) if prompt_id_field else None
         prompt_id = builder.prompt(text, prompt_id=None if own_id is None else str(own_id), turns=turns)
-        pair_id = f"ls-{task['id']}" if task.get("id") is not None else f"ls-{prompt_id}"
         response_a = response_text(data[response_a_field], f"data.{response_a_field}")
         response_b = response_text(data[response_b_field], f"data.{response_b_field}")
+        if task.get("id") is not None:
+            pair_id = f"ls-{task['id']}"
+        else:
+            pair_id = "ls-" + hashlib.sha256(f"{text}\0{response_a}\0{response_b}".encode()).hexdigest()[:16]
         ai_choice, ai_model = _prediction(task, labels, dims, choice_from_name, justification_from_name)
         if ai_choice is not None:
             builder.assisted_by(ai_model)
@@ -110,7 +114,7 @@ def from_label_studio(
         cancelled = [a for a in annotations if a.get("was_cancelled")]
         if cancelled:
             builder.skip("cancelled (skipped) annotation(s)", len(cancelled))
-        judged = []
+        judged: list[tuple[Mapping[str, Any], _Judgement, Choice]] = []
         for annotation in annotations:
             if annotation.get("was_cancelled"):
                 continue
@@ -121,10 +125,9 @@ def from_label_studio(
             if judgement.choice is None:
                 builder.skip("annotation(s) with no preference result")
                 continue
-            judged.append((annotation, judgement))
-        gold = next((j.choice for a, j in judged if a.get("ground_truth")), None)
-        for annotation, judgement in judged:
-            assert judgement.choice is not None
+            judged.append((annotation, judgement, judgement.choice))
+        gold = next((choice for a, _, choice in judged if a.get("ground_truth")), None)
+        for annotation, judgement, choice in judged:
             created, naive_created = parse_timestamp(annotation.get("created_at"))
             updated, naive_updated = parse_timestamp(annotation.get("updated_at"))
             naive += naive_created + naive_updated
@@ -141,7 +144,7 @@ def from_label_studio(
                 model_b=_optional_text(data, model_b_field),
                 shown_first=shown_first,
                 annotator=_annotator(annotation.get("completed_by"), annotator_key, builder),
-                choice=judgement.choice,
+                choice=choice,
                 justification=judgement.justification,
                 dimensions=judgement.dimensions,
                 started_at=started,
@@ -223,7 +226,7 @@ def _region_choice(
         return _PAIRWISE.get(str(value.get("selected")))
     chosen = value.get("choices")
     if not isinstance(chosen, list) or len(chosen) != 1:
-        unmapped.append(repr(chosen))
+        unmapped.append(str(chosen))
         return None
     label = str(chosen[0])
     mapped = labels.get(label.casefold())

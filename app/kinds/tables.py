@@ -7,7 +7,7 @@ downstream is computed column-wise, never row by row in Python.
 
 from __future__ import annotations
 
-import io
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,25 +26,23 @@ PARQUET_MAGIC = b"PAR1"
 
 
 @contextmanager
-def local_blob(store: BlobStore, digest: str) -> Iterator[Path | io.BytesIO]:
-    """A readable path for a blob: the file itself on the filesystem store, a buffer otherwise."""
+def local_blob(store: BlobStore, digest: str) -> Iterator[Path]:
+    """A local file for a blob: the file itself on the filesystem store, a temporary copy otherwise
+    (on disk, not in memory: batches of a million items are hundreds of megabytes)."""
     if isinstance(store, FilesystemBlobStore):
         yield store.path_of(digest)
         return
-    buffer = io.BytesIO()
-    for chunk in store.iter_bytes(digest):
-        buffer.write(chunk)
-    buffer.seek(0)
-    yield buffer
+    with tempfile.TemporaryDirectory(prefix="blob-") as tmp:
+        path = Path(tmp) / "blob"
+        with path.open("wb") as fh:
+            for chunk in store.iter_bytes(digest):
+                fh.write(chunk)
+        yield path
 
 
-def _head(source: Path | io.BytesIO) -> bytes:
-    if isinstance(source, Path):
-        with source.open("rb") as fh:
-            return fh.read(4)
-    head = source.read(4)
-    source.seek(0)
-    return head
+def _head(source: Path) -> bytes:
+    with source.open("rb") as fh:
+        return fh.read(4)
 
 
 def read_blob_table(store: BlobStore, digest: str, schema: pa.Schema, *, where: list[Any]) -> pa.Table:

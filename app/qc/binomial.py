@@ -30,12 +30,13 @@ def _log_pmf_from_mode(n: int) -> npt.NDArray[np.float64]:
 def binomial_two_sided_p(k: int, n: int) -> float | None:
     """Two-sided exact binomial test p-value of `k` successes in `n` trials against p = 1/2.
 
-    The "minimum likelihood" two-sided test (Clopper & Pearson 1934; the method of R's ``binom.test``
-    and ``scipy.stats.binomtest``): the probability under Binomial(n, 1/2) of every outcome at most as
-    likely as the one observed. Replicates scipy's rule exactly: ``k = n/2`` gives 1; for ``k < n/2``,
-    ``P(X <= k)`` plus the terms ``j >= ceil(n/2)`` with ``pmf(j) <= pmf(k) (1 + 1e-7)``; for
-    ``k > n/2`` the mirror image; capped at 1. The pmf is normalised by its own sum rather than by
-    ``2^n``, computed in log space relative to the mode. ``None`` when ``n = 0``.
+    The two-sided p-value as the total probability, under Binomial(n, 1/2), of every outcome at most as
+    likely as the one observed (the convention of R's ``binom.test`` and ``scipy.stats.binomtest``;
+    Agresti, "Categorical Data Analysis", on exact small-sample tests). Replicates scipy's rule
+    exactly: ``k = n/2`` gives 1; for ``k < n/2``, ``P(X <= k)`` plus the terms ``j >= ceil(n/2)``
+    with ``pmf(j) <= pmf(k) (1 + 1e-7)``; for ``k > n/2`` the mirror image; capped at 1. The pmf is
+    normalised by its own sum rather than by ``2^n``, computed in log space relative to the mode.
+    ``None`` when ``n = 0``.
     """
     if n == 0:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.kinds.policy import DEFAULT_POLICY
@@ -47,7 +49,7 @@ def test_drift_without_history_is_undefined() -> None:
 
 
 def test_drift_skips_undefined_and_missing_history_values() -> None:
-    history = [
+    history: list[dict[str, Any]] = [
         {
             "cohen_kappa": {"mean": None},
             "krippendorff_alpha": 0.5,

@@ -56,6 +56,7 @@ def test_ai_agreement_matches_sklearn(seed: int) -> None:
     reference.assert_close(qc["ai_agreement"]["kappa"], float(cohen_kappa_score(ai, human)))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:sklearn")
 def test_ai_agreement_is_none_without_suggestions_and_kappa_none_when_undefined() -> None:
     assert compute_qc(items_table(random_rows(0)), DEFAULT_POLICY, policy_version=0)["ai_agreement"] is None
     rows = [item("p1", "u1", "a", ai_choice="a"), item("p2", "u1", "a", ai_choice="a")]

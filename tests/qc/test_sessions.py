@@ -40,14 +40,14 @@ def _reference(rows: list[dict[str, Any]], limit: float) -> dict[str, Any]:
     buckets: dict[str, list[bool]] = {"early": [], "late": []}
     for r in rows:
         key = (r.get("annotator"), r.get("session_id"))
-        if r.get("session_id") is None or r.get("submitted_at") is None or start[key] is None:  # type: ignore[index]
+        if r.get("session_id") is None or r.get("submitted_at") is None or start[key] is None:
             continue
         others = Counter(labels[r["pair_id"]])
         others[str(reference.canonical(r))] -= 1
         label, votes = max(others.items(), key=lambda kv: kv[1])
         if 2 * votes <= sum(others.values()):
             continue
-        elapsed = (r["submitted_at"] - start[key]).total_seconds() / 60  # type: ignore[index]
+        elapsed = (r["submitted_at"] - start[key]).total_seconds() / 60
         buckets["early" if elapsed < limit / 2 else "late"].append(label == reference.canonical(r))
     return {
         "sessions_over_limit": {
