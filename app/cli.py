@@ -34,7 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(cli_data.prompts_app, name="prompts")
 app.add_typer(cli_data.batches_app, name="batches")
 app.add_typer(cli_data.datasets_app, name="datasets")
-app.add_typer(cli_data.import_app, name="import")
+app.command("import")(cli_data.import_export)
 
 out = Console()
 err = Console(stderr=True)

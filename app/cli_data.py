@@ -213,7 +213,6 @@ def _json_or_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-@import_app.callback(invoke_without_command=True)
 def import_export(
     fmt: Annotated[
         str,
@@ -227,6 +226,13 @@ def import_export(
     prompt_source: Annotated[str, typer.Option(help="usage | synthetic | expert | adversarial")] = "usage",
     privacy_reviewed: Annotated[bool, typer.Option(help="the prompts were privacy-reviewed")] = False,
     sampling_procedure: str = "",
+    collected_from: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD, when the export has no dates")
+    ] = None,
+    collected_to: Annotated[str | None, typer.Option(help="YYYY-MM-DD, when the export has no dates")] = None,
+    ai_model: Annotated[
+        str | None, typer.Option(help="the assisting model, when the export does not name it")
+    ] = None,
 ) -> None:
     """Import an export: register its prompts as a prompt set and its judgements as a batch."""
     result = _run_importer(fmt, source, {"source": prompt_source, "privacy_reviewed": privacy_reviewed})
@@ -251,7 +257,9 @@ def import_export(
             )
             items_file = Path(tmp) / "items.jsonl"
             items_file.write_text("".join(json.dumps(i) + "\n" for i in result.items))
-            meta = {k: v for k, v in result.batch_meta.items() if v is not None}
+            given = {"collected_from": collected_from, "collected_to": collected_to, "ai_model": ai_model}
+            meta = {**result.batch_meta, **{k: v for k, v in given.items() if v is not None}}
+            meta = {k: v for k, v in meta.items() if v is not None}
             record = client.register(
                 project,
                 "annotation-batches",

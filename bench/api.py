@@ -107,7 +107,9 @@ class PhaseResult:
     errors: int
     elapsed_s: float
     p50_ms: float | None
+    p90_ms: float | None
     p99_ms: float | None
+    max_ms: float | None
     client_cpu: float  # CPU seconds of this process (the load generator) per wall second
     server_cpu: float | None  # the same for the server under load
     other_cpu: float | None  # the rest of the machine's busy CPU: anything else running competes
@@ -124,7 +126,9 @@ class PhaseResult:
             "requests": self.requests,
             "requests_per_s": round(self.rps, 1),
             "p50_ms": _round(self.p50_ms),
+            "p90_ms": _round(self.p90_ms),
             "p99_ms": _round(self.p99_ms),
+            "max_ms": _round(self.max_ms),
             "errors": self.errors,
             "elapsed_s": round(self.elapsed_s, 3),
             "client_cpu_cores": round(self.client_cpu, 2),
@@ -563,14 +567,16 @@ def measure(
         raise RuntimeError(f"{server.name} died during {phase.name}:\n{server.log_tail()}")
     elapsed = wall1 - wall0
     lat = sorted(tally.latencies)
-    p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+    p50, p90, p99 = (None if v is None else v * 1000 for v in (percentile(lat, q) for q in (0.5, 0.9, 0.99)))
     result = PhaseResult(
         name=phase.name,
         requests=sum(tally.statuses.values()) + tally.transport_errors,
         errors=tally.errors,
         elapsed_s=elapsed,
-        p50_ms=None if p50 is None else p50 * 1000,
-        p99_ms=None if p99 is None else p99 * 1000,
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
+        max_ms=lat[-1] * 1000 if lat else None,
         client_cpu=(cpu1 - cpu0) / elapsed,
         server_cpu=None if srv0 is None or srv1 is None else (srv1 - srv0) / elapsed,
         other_cpu=None

@@ -15,6 +15,7 @@ import pytest
 
 from bench.serving import CLI, Served, peak_rss_bytes, serve
 from tests.factories import criteria_body
+from tests.importers.spec_checks import shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,3 +101,59 @@ def test_large_upload_keeps_server_memory_flat(served: Served) -> None:
     assert response.status_code == 201 and response.json()["size"] == size
     growth = peak_rss_bytes(served.pid) - before
     assert growth < 48 * 1024 * 1024, f"server peak memory grew by {growth / 2**20:.1f} MiB"
+
+
+def test_cli_import_pandalm_then_export_dataset(served: Served, tmp_path: Path) -> None:
+    pandalm = shared_data("pandalm/testset-v1.json")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CLI, *args], env=served.env, capture_output=True, text=True, timeout=120)
+
+    assert cli("projects", "create", "imports").returncode == 0
+    criteria = tmp_path / "criteria.json"
+    criteria.write_text(json.dumps(criteria_body("1.0.0")))
+    assert cli("push", "imports", "criteria", str(criteria)).returncode == 0
+    without_review = cli(
+        "import",
+        "pandalm",
+        str(pandalm),
+        "--project",
+        "imports",
+        "--criteria",
+        "assistant-quality@1.0.0",
+        "--prompt-set",
+        "pandalm@1.0.0",
+        "--batch",
+        "pandalm",
+    )
+    assert without_review.returncode == 1 and "privacy-reviewed" in without_review.stderr
+    imported = cli(
+        "import",
+        "pandalm",
+        str(pandalm),
+        "--project",
+        "imports",
+        "--criteria",
+        "assistant-quality@1.0.0",
+        "--prompt-set",
+        "pandalm@1.0.0",
+        "--batch",
+        "pandalm",
+        "--privacy-reviewed",
+        "--collected-from",
+        "2023-06-01",
+        "--collected-to",
+        "2023-06-30",
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "gate PASS" in imported.stdout and "krippendorff alpha" in imported.stdout
+    body = tmp_path / "dataset.json"
+    body.write_text(
+        json.dumps({"name": "pandalm", "batches": [{"name": "pandalm", "version": "1"}], "spec": {}})
+    )
+    assert cli("push", "imports", "preference-datasets", str(body)).returncode == 0
+    out = tmp_path / "train.jsonl"
+    exported = cli("datasets", "export", "imports", "pandalm", str(out), "--split", "train")
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and set(rows[0]) == {"prompt", "chosen", "rejected"}

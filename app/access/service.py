@@ -179,4 +179,4 @@ def list_members(session: Session, project: Project) -> list[dict[str, str]]:
 
 
 def roles_by_project(session: Session, principal: Principal) -> dict[str, str]:
-    return dict(session.execute(repository.roles_of(principal.id)).tuples().all())
+    return {name: role for name, role in session.execute(repository.roles_of(principal.id))}

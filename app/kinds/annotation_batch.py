@@ -14,8 +14,9 @@ from app.core.blobs import BlobStore
 from app.core.digests import is_digest
 from app.kinds.base import KindContext, KindDefinition, ParentRole
 from app.kinds.prompt_set import prompts_of
-from app.kinds.tables import RowErrors, read_blob_table, rows_table
+from app.kinds.tables import RowErrors, iter_blob_tables, read_blob_table, rows_table
 from app.qc import compute_qc
+from app.qc.canonical import text_features
 from app.records.models import Record
 
 CHOICES = ("a", "b", "tie")
@@ -41,7 +42,11 @@ ITEM_SCHEMA = pa.schema(
     ]
 )
 REQUIRED = [f.name for f in ITEM_SCHEMA if not f.nullable]
-KNOWN_COLUMNS = {*ITEM_SCHEMA.names, "dimensions"}
+# Texts are reduced to what validation and QC need (nullness, order, length) slice by slice, so a
+# batch of a million items never holds its responses in memory all at once.
+TEXT_COLUMNS = ("response_a", "response_b", "justification")
+FEATURE_COLUMNS = ("swapped", "len_a", "len_b", "response_a_missing", "response_b_missing")
+KNOWN_COLUMNS = {*ITEM_SCHEMA.names, "dimensions", *FEATURE_COLUMNS}
 
 
 class AnnotationBatchSpec(BaseModel):
@@ -85,6 +90,29 @@ def items_of(record: Record, store: BlobStore) -> pa.Table:
     return load_items(record.spec, store)
 
 
+def _thin(table: pa.Table) -> pa.Table:
+    features = text_features(table["response_a"], table["response_b"])
+    features["response_a_missing"] = pc.is_null(table["response_a"])
+    features["response_b_missing"] = pc.is_null(table["response_b"])
+    thin = table.drop_columns([c for c in TEXT_COLUMNS if c in table.column_names])
+    for name, column in features.items():
+        thin = thin.append_column(name, column)
+    return thin
+
+
+def load_items_for_qc(spec: dict[str, Any], store: BlobStore) -> pa.Table:
+    """Items without their texts, plus the text features (see TEXT_COLUMNS)."""
+    where: list[Any] = ["spec", "items"]
+    if spec.get("items_blob"):
+        slices = [_thin(t) for t in iter_blob_tables(store, spec["items_blob"], ITEM_SCHEMA, where=where)]
+        return (
+            pa.concat_tables(slices, promote_options="default")
+            if slices
+            else _thin(rows_table([], ITEM_SCHEMA, where=where))
+        )
+    return _thin(rows_table(spec["items"], ITEM_SCHEMA, where=where))
+
+
 def _check_values(errors: RowErrors, table: pa.Table, field: str, allowed: tuple[str, ...]) -> None:
     column = table[field]
     bad = pc.and_(pc.is_valid(column), pc.invert(pc.is_in(column, pa.array(allowed))))
@@ -122,7 +150,10 @@ def validate_items(table: pa.Table, *, prompt_ids: pa.Array, dimensions: set[str
     for column in sorted(set(table.column_names) - KNOWN_COLUMNS):
         errors.add(["spec", "items", column], "unknown field")
     for name in REQUIRED:
-        errors.add_mask(pc.is_null(table[name]), name, "required")
+        missing = (
+            table[f"{name}_missing"] if f"{name}_missing" in table.column_names else pc.is_null(table[name])
+        )
+        errors.add_mask(missing, name, "required")
     _check_values(errors, table, "choice", CHOICES)
     _check_values(errors, table, "shown_first", ("a", "b"))
     _check_values(errors, table, "gold", CHOICES)
@@ -173,7 +204,7 @@ class AnnotationBatchKind(KindDefinition):
     def check(self, ctx: KindContext) -> None:
         [criteria] = ctx.parents["criteria"]
         [prompt_set] = ctx.parents["prompt_set"]
-        table = load_items(ctx.spec, ctx.store)
+        table = load_items_for_qc(ctx.spec, ctx.store)
         prompt_ids = prompts_of(prompt_set, ctx.store)["id"].combine_chunks()
         dimensions = {d["name"] for d in criteria.spec["dimensions"]}
         validate_items(table, prompt_ids=prompt_ids, dimensions=dimensions)

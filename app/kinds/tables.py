@@ -62,6 +62,25 @@ def read_blob_table(store: BlobStore, digest: str, schema: pa.Schema, *, where: 
     return conform(table, schema, where=where)
 
 
+def iter_blob_tables(
+    store: BlobStore, digest: str, schema: pa.Schema, *, where: list[Any], batch_rows: int = 65_536
+) -> Iterator[pa.Table]:
+    """A blob's rows in slices: Parquet is streamed by row batches (memory bounded by a slice); JSONL,
+    whose later lines may add fields, is parsed whole and yielded as one table."""
+    with local_blob(store, digest) as source:
+        if _head(source) != PARQUET_MAGIC:
+            yield read_blob_table(store, digest, schema, where=where)
+            return
+        try:
+            parquet = pq.ParquetFile(source)
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                yield conform(pa.Table.from_batches([batch]), schema, where=where)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValidationFailed(
+                f"{digest} is not readable Parquet: {exc}", errors=[{"loc": where, "msg": str(exc)[:300]}]
+            ) from None
+
+
 def rows_table(rows: Sequence[Any], schema: pa.Schema, *, where: list[Any]) -> pa.Table:
     if not all(isinstance(row, dict) for row in rows):
         raise ValidationFailed(

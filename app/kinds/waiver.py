@@ -80,4 +80,4 @@ def waivers_covering(
         )
         .order_by(Record.id)
     )
-    return {covered: waiver for covered, waiver in session.execute(stmt).tuples()}
+    return {covered: waiver for covered, waiver in session.execute(stmt)}

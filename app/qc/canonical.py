@@ -94,10 +94,25 @@ def _orient(codes: Codes, swapped: Flags) -> Codes:
     return oriented
 
 
+FEATURE_COLUMNS = ("swapped", "len_a", "len_b")
+
+
 def _micros(column: pa.ChunkedArray) -> tuple[Micros, Flags]:
     as_int = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
     values = np.asarray(pc.fill_null(as_int, 0).to_numpy(), dtype=np.int64)
     return values, np.asarray(pc.is_valid(column).to_numpy(), dtype=np.bool_)
+
+
+def text_features(response_a: pa.ChunkedArray, response_b: pa.ChunkedArray) -> dict[str, pa.ChunkedArray]:
+    """What QC needs of the two response texts: the swap flag and both lengths.
+
+    A caller holding a million items can compute these batch by batch and drop the texts (hundreds of
+    megabytes) before calling ``compute_qc``, which then reads these columns instead of the texts."""
+    return {
+        "swapped": pc.fill_null(pc.greater(response_a, response_b), False),
+        "len_a": pc.cast(pc.utf8_length(response_a), pa.int64()),
+        "len_b": pc.cast(pc.utf8_length(response_b), pa.int64()),
+    }
 
 
 def canonicalise(items: pa.Table) -> CanonicalItems:
@@ -108,9 +123,13 @@ def canonicalise(items: pa.Table) -> CanonicalItems:
     orientation-free (``choice == shown_first``; the chosen text is strictly longer in
     ``utf8_length``), so they are taken in the item's own terms.
     """
+    features = (
+        {name: items[name] for name in FEATURE_COLUMNS}
+        if all(name in items.column_names for name in FEATURE_COLUMNS)
+        else text_features(items["response_a"], items["response_b"])
+    )
     swapped = np.asarray(
-        pc.fill_null(pc.greater(items["response_a"], items["response_b"]), False).to_numpy(),
-        dtype=np.bool_,
+        pc.fill_null(features["swapped"], False).to_numpy(zero_copy_only=False), dtype=np.bool_
     )
     choice = _choice_codes(items["choice"], "choice", nullable=False)
     pair, pair_ids = _sorted_codes(items["pair_id"], "pair_id")
@@ -120,8 +139,8 @@ def canonicalise(items: pa.Table) -> CanonicalItems:
     decided = choice != TIE
     chose_shown_first = np.where(decided & (shown >= 0), (choice == shown).astype(np.int8), MISSING)
 
-    len_a = np.asarray(pc.utf8_length(items["response_a"]).to_numpy(), dtype=np.int64)
-    len_b = np.asarray(pc.utf8_length(items["response_b"]).to_numpy(), dtype=np.int64)
+    len_a = np.asarray(pc.fill_null(features["len_a"], 0).to_numpy(), dtype=np.int64)
+    len_b = np.asarray(pc.fill_null(features["len_b"], 0).to_numpy(), dtype=np.int64)
     longer_is_a = len_a > len_b
     chose_longer = np.where(
         decided & (len_a != len_b), ((choice == 0) == longer_is_a).astype(np.int8), MISSING

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from app.qc.agreement import high_disagreement, krippendorff_alpha_nominal, pairwise_cohen_kappa
 from app.qc.bias import length_bias, position_bias, tie_rate
-from app.qc.canonical import canonicalise, vote_counts
+from app.qc.canonical import FEATURE_COLUMNS, canonicalise, vote_counts
 from app.qc.drift import drift
 from app.qc.gate import gate
 from app.qc.reference_labels import ai_agreement, gold_accuracy
@@ -39,8 +39,10 @@ def compute_qc(
 ) -> dict[str, Any]:
     """Quality figures and gate of one annotation batch, as a JSON-ready dict (no NaN, no numpy types).
 
-    `items` holds one row per (pair_id, annotator) with the columns of ``ITEM_COLUMNS``; every figure
-    is computed in canonical orientation (``canonical.py``). `policy` supplies ``kappa_floor``,
+    `items` holds one row per (pair_id, annotator) with the columns of ``ITEM_COLUMNS`` (the two
+    response texts may be replaced by the ``text_features`` columns ``swapped``, ``len_a``,
+    ``len_b``); every figure is computed in canonical orientation (``canonical.py``). `policy`
+    supplies ``kappa_floor``,
     ``kappa_target``, ``gold_share_min``, ``max_session_minutes`` and ``high_disagreement_band``;
     `history` holds earlier batches' qc dicts, oldest first, for ``drift``. Keys: ``cohen_kappa``,
     ``krippendorff_alpha``, ``gold_accuracy``, ``position_bias``, ``length_bias``, ``tie_rate``,
@@ -48,7 +50,13 @@ def compute_qc(
     ``session_agreement``, ``drift``, ``ai_agreement``, ``gate``, ``gate_reasons``,
     ``policy_version``, ``counts``. Undefined figures are ``None``.
     """
-    missing = [name for name in ITEM_COLUMNS if name not in items.column_names]
+    texts_or_features = (
+        {"response_a", "response_b"} if "swapped" not in items.column_names else set(FEATURE_COLUMNS)
+    )
+    needed = [name for name in ITEM_COLUMNS if name not in {"response_a", "response_b"}] + sorted(
+        texts_or_features
+    )
+    missing = [name for name in needed if name not in items.column_names]
     if missing:
         raise ValueError(f"items table lacks column(s) {missing}")
     canon = canonicalise(items)

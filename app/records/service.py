@@ -147,9 +147,8 @@ def _resolve_blobs(session: Session, refs: list[tuple[str, str]]) -> list[dict[s
     bad = sorted(d for d in digests if not is_digest(d))
     if bad:
         raise ValidationFailed(f"not digests of the form sha256:<hex>: {bad}")
-    sizes = dict(
-        session.execute(select(Blob.digest, Blob.size).where(Blob.digest.in_(digests))).tuples().all()
-    )
+    rows = session.execute(select(Blob.digest, Blob.size).where(Blob.digest.in_(digests)))
+    sizes = {digest: size for digest, size in rows}
     missing = [(path, digest) for path, digest in refs if digest not in sizes]
     if missing:
         raise BlobMissing(

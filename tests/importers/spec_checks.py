@@ -6,9 +6,8 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 from app.importers import ImportResult
+from tests.support.services import missing_service
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "importers"
 SHARED_DATA = Path(
@@ -30,7 +29,7 @@ def shared_data(relative: str) -> Path:
     """A path under the shared real-data folder; the test is skipped when the folder is absent."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"shared data not available: {path}")
+        missing_service(f"shared data not available: {path}")
     return path
 
 
