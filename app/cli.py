@@ -87,9 +87,7 @@ def serve(
 @admin_app.command("create-token")
 def create_token(
     principal: Annotated[str, typer.Option(help="principal name; created if new")],
-    global_admin: Annotated[
-        bool, typer.Option("--global-admin", help="make the principal a global admin")
-    ] = False,
+    global_admin: Annotated[bool, typer.Option("--global-admin", help="make the principal a global admin")] = False,
     label: str = "",
 ) -> None:
     """Create a token for a principal; the token is printed alone on the last line."""
@@ -150,9 +148,7 @@ def push(project: str, collection: str, file: Path) -> None:
             record = client.register(project, collection, body)
         except ApiError as exc:
             _fail(exc)
-        out.print(
-            f"{record['kind']} {record['name']} {record['version']}  id={record['id']}  {record['digest']}"
-        )
+        out.print(f"{record['kind']} {record['name']} {record['version']}  id={record['id']}  {record['digest']}")
 
 
 @app.command()

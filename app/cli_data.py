@@ -21,9 +21,7 @@ from app.exporters import export_dataset
 prompts_app = typer.Typer(help="Prompt sets.", no_args_is_help=True)
 batches_app = typer.Typer(help="Annotation batches.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Preference datasets.", no_args_is_help=True)
-import_app = typer.Typer(
-    help="Import an annotation tool's export as a prompt set and a batch.", no_args_is_help=True
-)
+import_app = typer.Typer(help="Import an annotation tool's export as a prompt set and a batch.", no_args_is_help=True)
 
 out = Console()
 err = Console(stderr=True)
@@ -121,9 +119,7 @@ def prompts_push(
         except ApiError as exc:
             fail(exc)
     derived = record["derived"]
-    out.print(
-        f"prompt_set {record['name']} {record['version']}  id={record['id']}  prompts={derived['count']}"
-    )
+    out.print(f"prompt_set {record['name']} {record['version']}  id={record['id']}  prompts={derived['count']}")
     out.print("mix: " + ", ".join(f"{k} {derived['mix'][k]:.2f}" for k in ("usage", "synthetic", "edge")))
     for warning in derived["warnings"]:
         out.print(f"[yellow]warning[/yellow]: {warning}")
@@ -149,13 +145,7 @@ def batches_push(
                 body = json.loads(file.read_text())
             else:
                 if not (
-                    name
-                    and criteria
-                    and prompt_set
-                    and annotator_pool
-                    and tool
-                    and collected_from
-                    and collected_to
+                    name and criteria and prompt_set and annotator_pool and tool and collected_from and collected_to
                 ):
                     raise typer.BadParameter(
                         "items files need --name --criteria --prompt-set --annotator-pool --tool "
@@ -226,13 +216,9 @@ def import_export(
     prompt_source: Annotated[str, typer.Option(help="usage | synthetic | expert | adversarial")] = "usage",
     privacy_reviewed: Annotated[bool, typer.Option(help="the prompts were privacy-reviewed")] = False,
     sampling_procedure: str = "",
-    collected_from: Annotated[
-        str | None, typer.Option(help="YYYY-MM-DD, when the export has no dates")
-    ] = None,
+    collected_from: Annotated[str | None, typer.Option(help="YYYY-MM-DD, when the export has no dates")] = None,
     collected_to: Annotated[str | None, typer.Option(help="YYYY-MM-DD, when the export has no dates")] = None,
-    ai_model: Annotated[
-        str | None, typer.Option(help="the assisting model, when the export does not name it")
-    ] = None,
+    ai_model: Annotated[str | None, typer.Option(help="the assisting model, when the export does not name it")] = None,
 ) -> None:
     """Import an export: register its prompts as a prompt set and its judgements as a batch."""
     result = _run_importer(fmt, source, {"source": prompt_source, "privacy_reviewed": privacy_reviewed})
@@ -244,8 +230,7 @@ def import_export(
             prompts_file = Path(tmp) / "prompts.jsonl"
             prompts_file.write_text("".join(json.dumps(p) + "\n" for p in result.prompts))
             procedure = (
-                sampling_procedure
-                or f"Imported from a {fmt} export ({source.name}); {len(result.prompts)} prompts."
+                sampling_procedure or f"Imported from a {fmt} export ({source.name}); {len(result.prompts)} prompts."
             )
             client.register(
                 project,

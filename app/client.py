@@ -32,9 +32,7 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
 
 
 class RegistryClient:
-    def __init__(
-        self, base_url: str | None = None, token: str | None = None, *, timeout: float = 60.0
-    ) -> None:
+    def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 60.0) -> None:
         base_url = base_url or os.environ.get("RLHF_REGISTRY_URL", "http://127.0.0.1:8000")
         token = token or os.environ.get("RLHF_REGISTRY_TOKEN", "")
         self._http = httpx.Client(
@@ -69,15 +67,11 @@ class RegistryClient:
         return result
 
     def create_project(self, name: str, description: str = "") -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "POST", "/v1/projects", json={"name": name, "description": description}
-        )
+        result: dict[str, Any] = self._call("POST", "/v1/projects", json={"name": name, "description": description})
         return result
 
     def set_member(self, project: str, principal: str, role: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "PUT", f"/v1/projects/{project}/members/{principal}", json={"role": role}
-        )
+        result: dict[str, Any] = self._call("PUT", f"/v1/projects/{project}/members/{principal}", json={"role": role})
         return result
 
     def register(self, project: str, collection: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -92,9 +86,7 @@ class RegistryClient:
         result: dict[str, Any] = self._call("GET", f"/v1/records/{record_id}")
         return result
 
-    def iter_records(
-        self, project: str, collection: str, *, page_size: int = 100
-    ) -> Iterator[dict[str, Any]]:
+    def iter_records(self, project: str, collection: str, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": page_size}
@@ -106,9 +98,7 @@ class RegistryClient:
             if not cursor:
                 return
 
-    def criteria_diff(
-        self, project: str, name: str, from_version: str, to_version: str = "latest"
-    ) -> dict[str, Any]:
+    def criteria_diff(self, project: str, name: str, from_version: str, to_version: str = "latest") -> dict[str, Any]:
         result: dict[str, Any] = self._call(
             "GET",
             f"/v1/projects/{project}/criteria/{name}/diff",
@@ -152,9 +142,7 @@ class RegistryClient:
                         progress(len(chunk))
         if "sha256:" + hasher.hexdigest() != digest:
             tmp.unlink()
-            raise ApiError(
-                0, {"code": "digest_mismatch", "detail": f"downloaded bytes do not hash to {digest}"}
-            )
+            raise ApiError(0, {"code": "digest_mismatch", "detail": f"downloaded bytes do not hash to {digest}"})
         tmp.replace(dest)
 
     def audit(self, **params: Any) -> dict[str, Any]:

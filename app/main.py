@@ -20,6 +20,7 @@ from app.core.errors import Forbidden, Unavailable
 from app.core.logging import configure_logging
 from app.core.migrate import require_head
 from app.core.settings import Settings, get_settings
+from app.decisions.routes import router as decisions_router
 from app.records.routes import router as records_router
 from app.state import AppState
 
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for router in (access_router, records_router, blobs_router, audit_router):
+    for router in (access_router, records_router, decisions_router, blobs_router, audit_router):
         app.include_router(router)
     _add_operational_routes(app)
     return app

@@ -42,15 +42,16 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 HOST = "127.0.0.1"  # the only host this bench ever talks to
 ROOT = Path(__file__).resolve().parent.parent
 BARE_APP = Path(__file__).resolve().parent / "bare_app.py"
 PROJECT = "bench"
+T = TypeVar("T")
 
 TARGET_READS = 0.50  # reads >= 50% of bare GET
 TARGET_REGISTRATIONS = 0.30  # registrations >= 30% of bare POST
@@ -257,7 +258,8 @@ class _Conn(asyncio.Protocol):
 
     async def send(self, raw: bytes, timeout: float) -> tuple[int, bytes, bool]:
         assert self.transport is not None
-        waiter = self.waiter = self.loop.create_future()
+        waiter: asyncio.Future[tuple[int, bytes, bool]] = self.loop.create_future()
+        self.waiter = waiter
         self.transport.write(raw)
         timer = self.loop.call_later(timeout, _expire, waiter, timeout)
         try:
@@ -354,7 +356,7 @@ def _has_uvloop() -> bool:
     return True
 
 
-def _run_loop(coro: Any, use_uvloop: bool) -> Any:
+def _run_loop(coro: Coroutine[Any, Any, T], use_uvloop: bool) -> T:
     if use_uvloop:
         import uvloop
 
@@ -375,9 +377,7 @@ class HttpxThreadsClient:
 
     def run(self, phase: Phase, budget: Budget, concurrency: int) -> Tally:
         tallies = [Tally() for _ in range(concurrency)]
-        threads = [
-            threading.Thread(target=self._connection, args=(phase, budget, t), daemon=True) for t in tallies
-        ]
+        threads = [threading.Thread(target=self._connection, args=(phase, budget, t), daemon=True) for t in tallies]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -510,9 +510,7 @@ def wait_ready(server: Server, path: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with status {server.proc.returncode}:\n{server.log_tail()}"
-            )
+            raise RuntimeError(f"{server.name} exited with status {server.proc.returncode}:\n{server.log_tail()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://{HOST}:{server.port}{path}", timeout=2.0).status_code == 200:
                 return
@@ -531,9 +529,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> str:
         stdin=subprocess.DEVNULL,
     )
     if done.returncode != 0:
-        raise RuntimeError(
-            f"rlhf-registry {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}"
-        )
+        raise RuntimeError(f"rlhf-registry {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return done.stdout
 
 
@@ -642,11 +638,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
     env = _registry_env(data_dir / "data", args.server_log_level)
     log(f"data dir {data_dir / 'data'} (embedded SQLite + blob folder)")
     run_cli(["migrate"], env)
-    token = (
-        run_cli(["admin", "create-token", "--principal", "admin", "--global-admin"], env)
-        .strip()
-        .splitlines()[-1]
-    )
+    token = run_cli(["admin", "create-token", "--principal", "admin", "--global-admin"], env).strip().splitlines()[-1]
 
     port = free_port()
     serve = [*_registry_command(), "serve", "--host", HOST, "--port", str(port), "--no-worker"]
@@ -699,9 +691,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
     )
     prefix = "/async" if args.bare_async else ""
     post_body = json.dumps({"spec": {"gold_share_min": 0.07, "max_session_minutes": 90}}).encode()
-    results.append(
-        measure(client, Phase("bare GET", bare.port, lambda: Req("GET", f"{prefix}/get")), bare, args)
-    )
+    results.append(measure(client, Phase("bare GET", bare.port, lambda: Req("GET", f"{prefix}/get")), bare, args))
     results.append(
         measure(
             client,
@@ -716,18 +706,15 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
     def ratio(a: str, b: str) -> float | None:
         return by_name[a].rps / by_name[b].rps if by_name[b].rps > 0 else None
 
-    ratios = [
-        {
-            "name": "registrations / bare POST",
-            "value": ratio("registrations", "bare POST"),
-            "target": TARGET_REGISTRATIONS,
-        },
-        {"name": "reads / bare GET", "value": ratio("reads", "bare GET"), "target": TARGET_READS},
-        {"name": "lists / bare GET", "value": ratio("lists", "bare GET"), "target": None},
-    ]
-    for item in ratios:
-        value, target = item["value"], item["target"]
-        item["meets_target"] = None if target is None or value is None else value >= target
+    ratios: list[dict[str, Any]] = []
+    for label, a, b, target in (
+        ("registrations / bare POST", "registrations", "bare POST", TARGET_REGISTRATIONS),
+        ("reads / bare GET", "reads", "bare GET", TARGET_READS),
+        ("lists / bare GET", "lists", "bare GET", None),
+    ):
+        value = ratio(a, b)
+        meets = None if target is None or value is None else value >= target
+        ratios.append({"name": label, "value": _round(value, 3), "target": target, "meets_target": meets})
     errors = sum(r.errors for r in results)
     return {
         "machine": {"cpu_count": cores, "note": f"load generator and servers share these {cores} cores"},
@@ -738,7 +725,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, An
         "warmup_s": args.warmup,
         "bare_handlers": "async def" if args.bare_async else "def (thread pool, like the registry's routes)",
         "phases": [r.as_json() for r in results],
-        "ratios": [{**item, "value": _round(item["value"], 3)} for item in ratios],
+        "ratios": ratios,
         "p99_target_ms": TARGET_P99_MS,
         "p99_meets_target": {r.name: r.p99_ms is not None and r.p99_ms < TARGET_P99_MS for r in results},
         "registrations": {"records": len(ids), "created": created["201"], "existing": created["existing"]},
@@ -823,18 +810,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Throughput and latency of rlhf-registry against a bare FastAPI app (loopback only)."
     )
-    parser.add_argument(
-        "--duration", type=float, default=10.0, help="seconds per measured phase (default 10)"
-    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured phase (default 10)")
     parser.add_argument(
         "--requests",
         type=int,
         default=None,
         help="stop a phase after this many requests, if that comes before --duration",
     )
-    parser.add_argument(
-        "--warmup", type=float, default=1.0, help="uncounted seconds before each phase (default 1)"
-    )
+    parser.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before each phase (default 1)")
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections (default 8)")
     parser.add_argument(
         "--client",
@@ -842,9 +825,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="raw",
         help="load generator: asyncio raw HTTP/1.1 (default) or one httpx.Client thread each",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds before a request counts as failed"
-    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request counts as failed")
     parser.add_argument(
         "--bare-async",
         action="store_true",

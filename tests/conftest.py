@@ -77,9 +77,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def sqlite_stack(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[AppState]:
+def sqlite_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[AppState]:
     settings = make_settings("sqlite-fs", tmp_path_factory.mktemp("sqlite-only"), request)
     migrate.upgrade(settings.database_url)
     state = AppState.build(settings)
@@ -88,9 +86,7 @@ def sqlite_stack(
 
 
 @pytest.fixture(scope="session")
-def postgres_stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AppState]:
+def postgres_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]:
     settings = make_settings("postgres-s3", tmp_path_factory.mktemp("pg-only"), request)
     migrate.upgrade(settings.database_url)
     state = AppState.build(settings)

@@ -10,9 +10,7 @@ BASE_CRITERIA: dict[str, Any] = {
         {"name": "accuracy", "description": "Facts are right and sourced.", "rank": 1},
         {"name": "helpfulness", "description": "Answers what was asked.", "rank": 2},
     ],
-    "disqualifiers": [
-        {"code": "hallucinated_citation", "description": "Cites a source that does not exist."}
-    ],
+    "disqualifiers": [{"code": "hallucinated_citation", "description": "Cites a source that does not exist."}],
     "tie_breaking": ["prefer the more concise response"],
     "scope": {
         "in_scope": ["single-turn questions"],
@@ -20,9 +18,7 @@ BASE_CRITERIA: dict[str, Any] = {
         "special_handling": [],
     },
     "playbook": "# Playbook\nRead both answers fully before choosing.",
-    "gold_examples": [
-        {"prompt": "2+2?", "response_a": "4", "response_b": "5", "answer": "a", "why": "arithmetic"}
-    ],
+    "gold_examples": [{"prompt": "2+2?", "response_a": "4", "response_b": "5", "answer": "a", "why": "arithmetic"}],
 }
 
 
@@ -32,9 +28,7 @@ def criteria_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-def criteria_body(
-    version: str = "1.0.0", name: str = "assistant-quality", **spec_overrides: Any
-) -> dict[str, Any]:
+def criteria_body(version: str = "1.0.0", name: str = "assistant-quality", **spec_overrides: Any) -> dict[str, Any]:
     return {"name": name, "version": version, "spec": criteria_spec(**spec_overrides)}
 
 
@@ -63,10 +57,7 @@ def prompt_mix(n: int = 20) -> list[dict[str, Any]]:
     """A mix inside the default policy target: 65% usage, 20% synthetic, 15% edge."""
     usage, synthetic = round(n * 0.65), round(n * 0.20)
     sources = ["usage"] * usage + ["synthetic"] * synthetic + ["adversarial"] * (n - usage - synthetic)
-    return [
-        prompt(f"q{i}", source, complexity=("low", "medium", "high")[i % 3])
-        for i, source in enumerate(sources)
-    ]
+    return [prompt(f"q{i}", source, complexity=("low", "medium", "high")[i % 3]) for i, source in enumerate(sources)]
 
 
 def prompt_set_body(prompts: list[dict[str, Any]] | None = None, version: str = "1.0.0") -> dict[str, Any]:

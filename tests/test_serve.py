@@ -41,9 +41,7 @@ def test_create_token_prints_the_token_alone_on_the_last_line(served: Served) ->
 
 def test_readme_walkthrough_works_as_written(served: Served) -> None:
     readme = (ROOT / "README.md").read_text()
-    block = re.search(
-        r"<!-- walkthrough:start -->\n```bash\n(.*?)```\n<!-- walkthrough:end -->", readme, re.S
-    )
+    block = re.search(r"<!-- walkthrough:start -->\n```bash\n(.*?)```\n<!-- walkthrough:end -->", readme, re.S)
     assert block is not None
     result = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", block.group(1)],
@@ -148,9 +146,7 @@ def test_cli_import_pandalm_then_export_dataset(served: Served, tmp_path: Path) 
     assert imported.returncode == 0, imported.stderr
     assert "gate PASS" in imported.stdout and "krippendorff alpha" in imported.stdout
     body = tmp_path / "dataset.json"
-    body.write_text(
-        json.dumps({"name": "pandalm", "batches": [{"name": "pandalm", "version": "1"}], "spec": {}})
-    )
+    body.write_text(json.dumps({"name": "pandalm", "batches": [{"name": "pandalm", "version": "1"}], "spec": {}}))
     assert cli("push", "imports", "preference-datasets", str(body)).returncode == 0
     out = tmp_path / "train.jsonl"
     exported = cli("datasets", "export", "imports", "pandalm", str(out), "--split", "train")

@@ -27,9 +27,7 @@ def project_with_role(name: str, principal_id: str) -> Select[Project, str | Non
 def visible_projects(principal: Principal) -> Select[Project]:
     stmt = select(Project).order_by(Project.name)
     if not principal.is_global_admin:
-        stmt = stmt.join(Membership, Membership.project_id == Project.id).where(
-            Membership.principal_id == principal.id
-        )
+        stmt = stmt.join(Membership, Membership.project_id == Project.id).where(Membership.principal_id == principal.id)
     return stmt
 
 

@@ -30,9 +30,7 @@ def me(uow: UowDep, principal: PrincipalDep) -> MeRead:
 
 
 @router.post("/projects", status_code=201)
-def create_project(
-    body: ProjectCreate, uow: UowDep, principal: PrincipalDep, response: Response
-) -> ProjectRead:
+def create_project(body: ProjectCreate, uow: UowDep, principal: PrincipalDep, response: Response) -> ProjectRead:
     project, created = service.create_project(uow, principal, body.name, body.description)
     response.status_code = 201 if created else 200
     return ProjectRead.model_validate(project)
@@ -51,9 +49,7 @@ def get_project(project: str, uow: UowDep, principal: PrincipalDep) -> ProjectRe
 
 
 @router.put("/projects/{project}/members/{member}")
-def set_member(
-    project: str, member: str, body: MemberSet, uow: UowDep, principal: PrincipalDep
-) -> MemberRead:
+def set_member(project: str, member: str, body: MemberSet, uow: UowDep, principal: PrincipalDep) -> MemberRead:
     access = service.project_access(uow.session, principal, project, ADMIN)
     service.set_member(uow, access, principal, member, body.role)
     return MemberRead(principal=member, role=body.role)

@@ -36,9 +36,7 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     return principal
 
 
-def project_access(
-    session: Session, principal: Principal, name: str, allowed: frozenset[str]
-) -> ProjectAccess:
+def project_access(session: Session, principal: Principal, name: str, allowed: frozenset[str]) -> ProjectAccess:
     row = session.execute(repository.project_with_role(name, principal.id)).first()
     if row is None:
         raise NotFound(f"project {name!r} not found")
@@ -60,9 +58,7 @@ def can_view_project(session: Session, principal: Principal, project_id: str) ->
         return True
     return (
         session.execute(
-            select(Membership.role).where(
-                Membership.project_id == project_id, Membership.principal_id == principal.id
-            )
+            select(Membership.role).where(Membership.project_id == project_id, Membership.principal_id == principal.id)
         ).first()
         is not None
     )
@@ -71,14 +67,10 @@ def can_view_project(session: Session, principal: Principal, project_id: str) ->
 def holds_any_role(session: Session, principal: Principal, allowed: frozenset[str]) -> bool:
     if principal.is_global_admin:
         return True
-    return any(
-        role_satisfies(role, allowed) for _, role in session.execute(repository.roles_of(principal.id))
-    )
+    return any(role_satisfies(role, allowed) for _, role in session.execute(repository.roles_of(principal.id)))
 
 
-def get_or_create_principal(
-    uow: UnitOfWork, name: str, *, actor: str, global_admin: bool = False
-) -> Principal:
+def get_or_create_principal(uow: UnitOfWork, name: str, *, actor: str, global_admin: bool = False) -> Principal:
     if not PRINCIPAL_NAME_RE.match(name):
         raise ValidationFailed(f"principal name {name!r} must match {PRINCIPAL_NAME_RE.pattern}")
     principal = uow.session.execute(select(Principal).where(Principal.name == name)).scalar()
@@ -118,9 +110,7 @@ def create_token(uow: UnitOfWork, principal: Principal, *, actor: str, label: st
     return token
 
 
-def create_project(
-    uow: UnitOfWork, principal: Principal, name: str, description: str
-) -> tuple[Project, bool]:
+def create_project(uow: UnitOfWork, principal: Principal, name: str, description: str) -> tuple[Project, bool]:
     """Create a project; posting the same name and description again returns it (idempotent)."""
     if not principal.is_global_admin:
         raise Forbidden("only a global admin creates projects")

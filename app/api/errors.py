@@ -36,9 +36,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
-    return problem_response(
-        ValidationFailed(f"the request is not valid: {len(errors)} problem(s)", errors=errors)
-    )
+    return problem_response(ValidationFailed(f"the request is not valid: {len(errors)} problem(s)", errors=errors))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -47,18 +45,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(NotFound(f"no route {request.url.path}"))
     if exc.status_code == 405:
         return problem_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
-    error: AppError = (
-        ValidationFailed(str(exc.detail)) if exc.status_code < 500 else AppError(str(exc.detail))
-    )
+    error: AppError = ValidationFailed(str(exc.detail)) if exc.status_code < 500 else AppError(str(exc.detail))
     error.status = exc.status_code
     return problem_response(error)
 
 
 async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
     log.warning("integrity error: %s", exc.__class__.__name__)
-    return problem_response(
-        VersionConflict("a concurrent write stored conflicting content first; retry the request")
-    )
+    return problem_response(VersionConflict("a concurrent write stored conflicting content first; retry the request"))
 
 
 async def _operational_error(_: Request, exc: Exception) -> JSONResponse:

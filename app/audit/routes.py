@@ -24,13 +24,9 @@ def list_audit(
 ) -> dict[str, Any]:
     if project is not None:
         access_service.project_access(uow.session, principal, project, VIEW)
-    visible = (
-        None if principal.is_global_admin else list(access_service.roles_by_project(uow.session, principal))
-    )
+    visible = None if principal.is_global_admin else list(access_service.roles_by_project(uow.session, principal))
     if cursor is not None and not cursor.isdigit():
-        raise ValidationFailed(
-            "cursor must be an event index", errors=[{"loc": ["query", "cursor"], "msg": "bad"}]
-        )
+        raise ValidationFailed("cursor must be an event index", errors=[{"loc": ["query", "cursor"], "msg": "bad"}])
     events = service.page(
         uow.session,
         projects=visible,

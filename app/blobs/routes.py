@@ -62,9 +62,7 @@ async def upload(
 
 
 @router.api_route("/{digest}", methods=["GET", "HEAD"], summary="Download a blob")
-def download(
-    digest: str, request: Request, state: StateDep, uow: UowDep, principal: PrincipalDep
-) -> Response:
+def download(digest: str, request: Request, state: StateDep, uow: UowDep, principal: PrincipalDep) -> Response:
     size = service.blob_size(uow.session, digest) if is_digest(digest) else None
     if size is None or not service.can_read(uow.session, principal, digest):
         raise NotFound(f"blob {digest} not found")
@@ -75,6 +73,4 @@ def download(
         url = state.blobs.presigned_url(digest)
         if url is not None:
             return RedirectResponse(url, status_code=307)
-    return StreamingResponse(
-        state.blobs.iter_bytes(digest), headers=headers, media_type="application/octet-stream"
-    )
+    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/octet-stream")

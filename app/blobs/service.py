@@ -16,14 +16,9 @@ def record_upload(uow: UnitOfWork, principal: Principal, info: BlobInfo) -> bool
     session = uow.session
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     new = session.execute(
-        insert(Blob)
-        .values(digest=info.digest, size=info.size)
-        .on_conflict_do_nothing()
-        .returning(Blob.digest)
+        insert(Blob).values(digest=info.digest, size=info.size).on_conflict_do_nothing().returning(Blob.digest)
     ).first()
-    session.execute(
-        insert(BlobUploader).values(digest=info.digest, principal_id=principal.id).on_conflict_do_nothing()
-    )
+    session.execute(insert(BlobUploader).values(digest=info.digest, principal_id=principal.id).on_conflict_do_nothing())
     uow.audit(
         actor=principal.name,
         action="blob.uploaded",

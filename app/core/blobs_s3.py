@@ -173,9 +173,7 @@ class _S3Writer:
         self._close()
         if upload_id is not None:
             try:
-                self._client.abort_multipart_upload(
-                    Bucket=self._store.bucket, Key=self._tmp_key, UploadId=upload_id
-                )
+                self._client.abort_multipart_upload(Bucket=self._store.bucket, Key=self._tmp_key, UploadId=upload_id)
             except ClientError as exc:
                 if _error_code(exc) not in _NO_UPLOAD:
                     raise
@@ -189,9 +187,7 @@ class _S3Writer:
 
 
 class S3BlobStore:
-    def __init__(
-        self, client: S3Client, bucket: str, prefix: str = "", *, part_size: int = PART_SIZE
-    ) -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "", *, part_size: int = PART_SIZE) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ValueError("S3 multipart parts must be at least 5 MiB")
         self.client = client
@@ -203,9 +199,7 @@ class S3BlobStore:
     def from_settings(cls, settings: Settings) -> S3BlobStore:
         url = urlparse(settings.blob_url)
         if url.scheme != "s3" or not url.netloc:
-            raise ValueError(
-                f"RLHF_REGISTRY_BLOB_URL {settings.blob_url!r} is not of the form s3://bucket/prefix"
-            )
+            raise ValueError(f"RLHF_REGISTRY_BLOB_URL {settings.blob_url!r} is not of the form s3://bucket/prefix")
         key_id = settings.s3_access_key_id
         secret = settings.s3_secret_access_key
         client = make_client(

@@ -44,6 +44,5 @@ def require_head(engine: Engine, database_url: str) -> None:
     head = head_revision(database_url)
     if current != head:
         raise DatabaseNotAtHeadError(
-            f"the database is at migration {current or 'none'}, not at head {head}; "
-            "run `rlhf-registry migrate` first"
+            f"the database is at migration {current or 'none'}, not at head {head}; run `rlhf-registry migrate` first"
         )

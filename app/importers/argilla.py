@@ -89,9 +89,7 @@ def from_argilla(
     unmapped: Counter[str] = Counter()
     nested_seen = False
     for raw in records:
-        record = _normalise(
-            raw, [question, *dims, *([justification_question] if justification_question else [])]
-        )
+        record = _normalise(raw, [question, *dims, *([justification_question] if justification_question else [])])
         nested_seen = nested_seen or not record.has_status
         for name in (prompt_field, response_a_field, response_b_field):
             if record.fields.get(name) is None:
@@ -102,8 +100,7 @@ def from_argilla(
         response_a = response_text(record.fields[response_a_field], response_a_field)
         response_b = response_text(record.fields[response_b_field], response_b_field)
         pair_id = (
-            record.id
-            or "argilla-" + hashlib.sha256(f"{text}\0{response_a}\0{response_b}".encode()).hexdigest()[:16]
+            record.id or "argilla-" + hashlib.sha256(f"{text}\0{response_a}\0{response_b}".encode()).hexdigest()[:16]
         )
         ai_choice: Choice | None = None
         if question in record.suggestions:
@@ -150,13 +147,9 @@ def from_argilla(
             "the nested record form (Record.to_dict) carries no response status: its responses were all "
             "taken as submitted"
         )
-    builder.lose(
-        "Argilla exports no response timestamps or sessions: started_at, submitted_at, session_id are null"
-    )
+    builder.lose("Argilla exports no response timestamps or sessions: started_at, submitted_at, session_id are null")
     if shown_first is None:
-        builder.lose(
-            "Argilla shows fields in the dataset settings' order, which the records omit: shown_first is null"
-        )
+        builder.lose("Argilla shows fields in the dataset settings' order, which the records omit: shown_first is null")
     if model_a_field is None or model_b_field is None:
         builder.lose("the records name no source models: model_a and model_b are null")
     return builder.build()
@@ -189,9 +182,7 @@ def _normalise(raw: Mapping[str, Any], questions: list[str]) -> _Record:
         users = flat.get(f"{name}.responses.users") or []
         statuses = flat.get(f"{name}.responses.status") or [None] * len(answers)
         if not (len(answers) == len(users) == len(statuses)):
-            raise ImportFormatError(
-                f"record {record_id!r}: {name}.responses and its users/status differ in length"
-            )
+            raise ImportFormatError(f"record {record_id!r}: {name}.responses and its users/status differ in length")
         record.responses[name] = [
             _Response(user=_user(user), value=value, status=None if status is None else str(status))
             for value, user, status in zip(answers, users, statuses, strict=True)
@@ -212,16 +203,12 @@ def _to_choice(value: Any, mapping: Mapping[str | int, Choice], unmapped: Counte
     return None
 
 
-def _ranking_choice(
-    ranking: list[Any], mapping: Mapping[str | int, Choice], unmapped: Counter[str]
-) -> Choice | None:
+def _ranking_choice(ranking: list[Any], mapping: Mapping[str | int, Choice], unmapped: Counter[str]) -> Choice | None:
     """Best-first option names, or `{"value", "rank"}` objects (equal ranks are a tie)."""
     ranks: dict[Choice, float] = {}
     for position, entry in enumerate(ranking):
         name, rank = (
-            (entry.get("value"), entry.get("rank", position))
-            if isinstance(entry, Mapping)
-            else (entry, position)
+            (entry.get("value"), entry.get("rank", position)) if isinstance(entry, Mapping) else (entry, position)
         )
         slot = mapping.get(name.casefold()) if isinstance(name, str) else None
         if slot in ("a", "b") and slot not in ranks:

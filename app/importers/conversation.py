@@ -52,11 +52,7 @@ def response_text(value: object, what: str) -> str:
         return value
     if is_messages(value):
         messages = value
-        if (
-            len(messages) == 1
-            and messages[0].get("role") == "assistant"
-            and isinstance(messages[0]["content"], str)
-        ):
+        if len(messages) == 1 and messages[0].get("role") == "assistant" and isinstance(messages[0]["content"], str):
             return str(messages[0]["content"])
         return messages_json(messages)
     raise ImportFormatError(f"{what} must be text or a list of {{role, content}} messages")

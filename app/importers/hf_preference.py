@@ -68,9 +68,7 @@ def from_hf_preference_jsonl(
             continue
         prompt, turns, chosen, rejected = _split_row(row, prompt_field, chosen_field, rejected_field, number)
         own_prompt_id = row.get(prompt_id_field) if prompt_id_field else None
-        prompt_id = builder.prompt(
-            prompt, prompt_id=None if own_prompt_id is None else str(own_prompt_id), turns=turns
-        )
+        prompt_id = builder.prompt(prompt, prompt_id=None if own_prompt_id is None else str(own_prompt_id), turns=turns)
         low, high = sorted((chosen, rejected))
         digest = hashlib.sha256(f"{prompt}\0{low}\0{high}".encode()).digest()
         own_id = row.get(id_field) if id_field else None

@@ -175,8 +175,7 @@ def from_label_studio(
         builder.lose("the export names no source models: model_a and model_b are null")
     if any(isinstance(task.get("predictions"), list) and task["predictions"] for task in export):
         builder.lose(
-            "whether predictions were shown as pre-annotations is a project setting the export omits: "
-            "assumed shown"
+            "whether predictions were shown as pre-annotations is a project setting the export omits: assumed shown"
         )
     return builder.build()
 
@@ -245,9 +244,7 @@ def _prediction(
     for prediction in task.get("predictions") or []:
         if not isinstance(prediction, Mapping):
             continue
-        judgement = _judgement(
-            prediction.get("result") or [], labels, dims, choice_from_name, justification_from_name
-        )
+        judgement = _judgement(prediction.get("result") or [], labels, dims, choice_from_name, justification_from_name)
         if judgement.choice is not None:
             model = prediction.get("model_version")
             return judgement.choice, None if model is None else str(model)

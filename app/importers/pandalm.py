@@ -80,9 +80,7 @@ def from_pandalm(
         "annotators are the anonymous columns annotator1..3; the source does not say whether a column is "
         "the same person across pairs"
     )
-    builder.lose(
-        "no display order, timestamps, sessions, justifications or per-dimension labels in the source"
-    )
+    builder.lose("no display order, timestamps, sessions, justifications or per-dimension labels in the source")
     return builder.build()
 
 

@@ -98,13 +98,9 @@ def from_prd_vicuna80(
             )
     if skipped_files:
         models = ", ".join(sorted(skipped_files))
-        builder.lose(
-            f"skipped {skipped_ratings} rating(s) in files naming models with no generations ({models})"
-        )
+        builder.lose(f"skipped {skipped_ratings} rating(s) in files naming models with no generations ({models})")
     if mismatched_text:
-        builder.lose(
-            f"{mismatched_text} rating line(s) quote a question text that differs from the question file"
-        )
+        builder.lose(f"{mismatched_text} rating line(s) quote a question text that differs from the question file")
     builder.lose(
         "raters are anonymous: rater-<n> is the n-th rating line for a question in a file, not a person, "
         "so per-annotator figures describe rating positions"

@@ -116,9 +116,7 @@ class SpecBuilder:
         self._ai_models: list[str] = []
         self._ai_assisted = False
 
-    def prompt(
-        self, text: str, *, prompt_id: str | None = None, topic: str | None = None, turns: int = 1
-    ) -> str:
+    def prompt(self, text: str, *, prompt_id: str | None = None, topic: str | None = None, turns: int = 1) -> str:
         """Register a prompt (once per id) and return its id."""
         pid = prompt_id if prompt_id is not None else prompt_id_for(text)
         existing = self._prompts.get(pid)
@@ -216,8 +214,7 @@ class SpecBuilder:
             losses.append(f"skipped {count} {reason}")
         if self._repeats:
             losses.append(
-                f"{self._repeats} repeated (pair_id, annotator) judgement(s) in the source: "
-                "kept the last of each"
+                f"{self._repeats} repeated (pair_id, annotator) judgement(s) in the source: kept the last of each"
             )
         if self._topic_conflicts:
             losses.append(f"{self._topic_conflicts} prompt(s) appeared with a second topic: kept the first")
@@ -225,9 +222,7 @@ class SpecBuilder:
         if meta["collected_from"] is None:
             losses.append("no annotation timestamps: collected_from and collected_to must be set by hand")
         if self._ai_assisted and not self._ai_models:
-            losses.append(
-                "annotators saw machine suggestions from an unnamed model: ai_model must be set by hand"
-            )
+            losses.append("annotators saw machine suggestions from an unnamed model: ai_model must be set by hand")
         if self._source == "usage" and not self._privacy_reviewed:
             losses.append(
                 "prompts are marked source=usage and not privacy-reviewed: the registry refuses them until "
@@ -242,10 +237,7 @@ def _batch_meta(
     tool: str, pool: str, items: Iterable[Mapping[str, Any]], ai_assisted: bool, ai_models: list[str]
 ) -> dict[str, Any]:
     stamps = sorted(
-        cast(str, stamp)
-        for item in items
-        for stamp in (item["started_at"], item["submitted_at"])
-        if stamp is not None
+        cast(str, stamp) for item in items for stamp in (item["started_at"], item["submitted_at"]) if stamp is not None
     )
     meta: dict[str, Any] = {
         "annotator_pool": pool,

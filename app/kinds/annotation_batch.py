@@ -65,9 +65,7 @@ class AnnotationBatchSpec(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> AnnotationBatchSpec:
         if (self.items is None) == (self.items_blob is None):
-            raise ValueError(
-                "give exactly one of items (inline) or items_blob (a JSONL or Parquet blob digest)"
-            )
+            raise ValueError("give exactly one of items (inline) or items_blob (a JSONL or Parquet blob digest)")
         if self.items_blob is not None and not is_digest(self.items_blob):
             raise ValueError("items_blob must be a digest sha256:<64 hex>")
         if self.items is not None and not self.items:
@@ -150,9 +148,7 @@ def validate_items(table: pa.Table, *, prompt_ids: pa.Array, dimensions: set[str
     for column in sorted(set(table.column_names) - KNOWN_COLUMNS):
         errors.add(["spec", "items", column], "unknown field")
     for name in REQUIRED:
-        missing = (
-            table[f"{name}_missing"] if f"{name}_missing" in table.column_names else pc.is_null(table[name])
-        )
+        missing = table[f"{name}_missing"] if f"{name}_missing" in table.column_names else pc.is_null(table[name])
         errors.add_mask(missing, name, "required")
     _check_values(errors, table, "choice", CHOICES)
     _check_values(errors, table, "shown_first", ("a", "b"))
@@ -163,15 +159,11 @@ def validate_items(table: pa.Table, *, prompt_ids: pa.Array, dimensions: set[str
         "prompt_id",
         "not a prompt of the named prompt-set version",
     )
-    errors.add_mask(
-        pc.greater(table["started_at"], table["submitted_at"]), "submitted_at", "before started_at"
-    )
+    errors.add_mask(pc.greater(table["started_at"], table["submitted_at"]), "submitted_at", "before started_at")
     _check_dimensions(errors, table, dimensions)
     counts = table.group_by(["pair_id", "annotator"]).aggregate([([], "count_all")])
     repeated = counts.filter(pc.greater(counts["count_all"], 1))
-    for pair_id, annotator in zip(
-        repeated["pair_id"].to_pylist(), repeated["annotator"].to_pylist(), strict=True
-    ):
+    for pair_id, annotator in zip(repeated["pair_id"].to_pylist(), repeated["annotator"].to_pylist(), strict=True):
         errors.add(["spec", "items", "pair_id"], f"pair {pair_id!r} is annotated twice by {annotator!r}")
     errors.raise_if_any("the annotation items are not valid")
 

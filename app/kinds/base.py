@@ -48,6 +48,7 @@ class KindContext:
     previous: Record | None
     policy: EffectivePolicy
     store: BlobStore
+    blobs_resolved: list[dict[str, Any]] = field(default_factory=list)
     # parents a rule adds by itself (a waiver that allowed this record), recorded with their role
     added_parents: list[tuple[Record, str]] = field(default_factory=list)
     # blobs the server produced while deriving (a dataset's Parquet file): (path, digest, size)
@@ -64,6 +65,9 @@ class KindDefinition:
     parent_roles: ClassVar[tuple[ParentRole, ...]] = ()
     spec_model: ClassVar[type[BaseModel]]
     default_name: ClassVar[str | None] = None
+    # a revoked record, or anything downstream of one, cannot become a parent of this kind (DESIGN.md,
+    # Revocation) unless a waiver for rule `quarantined` covers it
+    refuses_quarantined_parents: ClassVar[bool] = True
     # top-level body fields that are content, not parent references (a waiver's `rule`): moved into spec
     top_level_fields: ClassVar[tuple[str, ...]] = ()
 

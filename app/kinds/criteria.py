@@ -20,22 +20,16 @@ class CriteriaKind(KindDefinition):
     def check(self, ctx: KindContext) -> None:
         if ctx.previous is None:
             return
-        diff = diff_criteria(
-            CriteriaSpec.model_validate(ctx.previous.spec), CriteriaSpec.model_validate(ctx.spec)
-        )
+        diff = diff_criteria(CriteriaSpec.model_validate(ctx.previous.spec), CriteriaSpec.model_validate(ctx.spec))
         check_declared_version(Semver.parse(ctx.previous.version), Semver.parse(ctx.version), diff)
 
     def derive(self, ctx: KindContext) -> dict[str, Any]:
         if ctx.previous is None:
             return {"change": None}
-        diff = diff_criteria(
-            CriteriaSpec.model_validate(ctx.previous.spec), CriteriaSpec.model_validate(ctx.spec)
-        )
+        diff = diff_criteria(CriteriaSpec.model_validate(ctx.previous.spec), CriteriaSpec.model_validate(ctx.spec))
         return {"change": {"from_version": ctx.previous.version, **diff.to_dict()}}
 
 
 def criteria_diff_of(old_spec: dict[str, Any], new_spec: dict[str, Any]) -> dict[str, Any]:
     """The diff endpoint's body: classification and changes between two registered specs."""
-    return diff_criteria(
-        CriteriaSpec.model_validate(old_spec), CriteriaSpec.model_validate(new_spec)
-    ).to_dict()
+    return diff_criteria(CriteriaSpec.model_validate(old_spec), CriteriaSpec.model_validate(new_spec)).to_dict()

@@ -237,9 +237,7 @@ def _diff_gold_examples(old: CriteriaSpec, new: CriteriaSpec) -> list[Change]:
         if index >= len(before):
             changes.append(Change(path, "added", "minor", None, after[index], f"gold example {index} added"))
         elif index >= len(after):
-            changes.append(
-                Change(path, "removed", "minor", before[index], None, f"gold example {index} removed")
-            )
+            changes.append(Change(path, "removed", "minor", before[index], None, f"gold example {index} removed"))
         elif before[index] != after[index]:
             changes.append(
                 Change(path, "changed", "minor", before[index], after[index], f"gold example {index} changed")
@@ -256,9 +254,7 @@ def _diff_metadata(before: dict[str, Any], after: dict[str, Any]) -> list[Change
         elif key not in after:
             changes.append(Change(path, "removed", "patch", before[key], None, f"metadata '{key}' removed"))
         elif before[key] != after[key]:
-            changes.append(
-                Change(path, "changed", "patch", before[key], after[key], f"metadata '{key}' changed")
-            )
+            changes.append(Change(path, "changed", "patch", before[key], after[key], f"metadata '{key}' changed"))
     return changes
 
 

@@ -58,9 +58,7 @@ def canonical_votes(items: pa.Table, dimensions: list[str]) -> pa.Table:
         if name in items.column_names:
             dim_label = _label(items[name], swapped)
             for value in ("first", "second", "tie"):
-                columns[f"d_{dim}_{value}"] = pc.cast(
-                    pc.fill_null(pc.equal(dim_label, value), False), pa.int64()
-                )
+                columns[f"d_{dim}_{value}"] = pc.cast(pc.fill_null(pc.equal(dim_label, value), False), pa.int64())
     return pa.table(columns)
 
 
@@ -125,9 +123,7 @@ def build(
     kept_outcome = outcome[keep]
     first_chosen = pa.array(kept_outcome == 1)
     validation = split_prompts(pc.unique(kept["prompt_id"]).to_pylist(), rules.validation_share, rules.seed)
-    prompt_text = (
-        prompts.select(["id", "text"]).group_by("id", use_threads=False).aggregate([("text", "first")])
-    )
+    prompt_text = prompts.select(["id", "text"]).group_by("id", use_threads=False).aggregate([("text", "first")])
     text_by_id = dict(zip(prompt_text["id"].to_pylist(), prompt_text["text_first"].to_pylist(), strict=True))
 
     columns: dict[str, Any] = {
@@ -135,9 +131,7 @@ def build(
         "chosen": pc.if_else(first_chosen, kept["first"], kept["second"]),
         "rejected": pc.if_else(first_chosen, kept["second"], kept["first"]),
         "prompt_id": kept["prompt_id"],
-        "split": pa.array(
-            ["validation" if p in validation else "train" for p in kept["prompt_id"].to_pylist()]
-        ),
+        "split": pa.array(["validation" if p in validation else "train" for p in kept["prompt_id"].to_pylist()]),
         "votes_chosen": pc.if_else(first_chosen, kept["v_first_sum"], kept["v_second_sum"]),
         "votes_rejected": pc.if_else(first_chosen, kept["v_second_sum"], kept["v_first_sum"]),
         "votes_tie": kept["v_tie_sum"],

@@ -71,17 +71,13 @@ class PreferenceDatasetKind(KindDefinition):
     collection = "preference-datasets"
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"annotator", "trainer"})
-    parent_roles: ClassVar[tuple[ParentRole, ...]] = (
-        ParentRole("batches", ("annotation_batch",), many=True),
-    )
+    parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("batches", ("annotation_batch",), many=True),)
     spec_model = PreferenceDatasetSpec
 
     def check(self, ctx: KindContext) -> None:
         batches = ctx.parents["batches"]
         if len({b.id for b in batches}) != len(batches):
-            raise ValidationFailed(
-                "a batch is listed twice", errors=[{"loc": ["body", "batches"], "msg": "duplicate"}]
-            )
+            raise ValidationFailed("a batch is listed twice", errors=[{"loc": ["body", "batches"], "msg": "duplicate"}])
         low, high = ctx.policy.spec["validation_share"]
         share = ctx.spec["validation_share"]
         if share is None:
@@ -136,8 +132,7 @@ class PreferenceDatasetKind(KindDefinition):
             raise QcGateBlocked(
                 "QC gate blocks: "
                 + ", ".join(
-                    f"{b.name} v{b.version} ({'; '.join(b.derived['qc'].get('gate_reasons', []))})"
-                    for b in unwaived
+                    f"{b.name} v{b.version} ({'; '.join(b.derived['qc'].get('gate_reasons', []))})" for b in unwaived
                 )
                 + ". Re-annotate, or an approver may register a waiver for rule qc_gate_blocked",
                 extra={"batches": [b.id for b in unwaived]},
@@ -169,9 +164,7 @@ class PreferenceDatasetKind(KindDefinition):
             "format": "trl-preference",
             "columns": table.column_names,
             "counts": counts,
-            "validation_share_realized": counts["validation"] / counts["pairs_out"]
-            if counts["pairs_out"]
-            else None,
+            "validation_share_realized": counts["validation"] / counts["pairs_out"] if counts["pairs_out"] else None,
             "rules": {
                 "vote": "majority over first/second/tie in canonical orientation; equal top counts are a tie",
                 "drop_ties": rules.drop_ties,

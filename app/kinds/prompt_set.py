@@ -72,9 +72,7 @@ def validate_prompts(table: pa.Table) -> None:
     for name in ("id", "text", "source"):
         errors.add_mask(pc.is_null(table[name]), name, "required")
     errors.add_mask(pc.equal(pc.utf8_length(table["text"]), 0), "text", "empty prompt text")
-    errors.add_mask(
-        pc.invert(pc.is_in(table["source"], pa.array(SOURCES))), "source", f"must be one of {SOURCES}"
-    )
+    errors.add_mask(pc.invert(pc.is_in(table["source"], pa.array(SOURCES))), "source", f"must be one of {SOURCES}")
     complexity = table["complexity"]
     errors.add_mask(
         pc.and_(pc.is_valid(complexity), pc.invert(pc.is_in(complexity, pa.array(COMPLEXITIES)))),
@@ -82,9 +80,7 @@ def validate_prompts(table: pa.Table) -> None:
         f"must be one of {COMPLEXITIES}",
     )
     errors.add_mask(pc.less(table["turns"], 1), "turns", "must be at least 1")
-    unreviewed = pc.and_(
-        pc.equal(table["source"], "usage"), pc.invert(pc.fill_null(table["privacy_reviewed"], False))
-    )
+    unreviewed = pc.and_(pc.equal(table["source"], "usage"), pc.invert(pc.fill_null(table["privacy_reviewed"], False)))
     indices = pc.indices_nonzero(pc.fill_null(unreviewed, False))
     ids = table["id"].take(indices).to_pylist()
     for index, prompt_id in zip(indices.to_pylist(), ids, strict=True):
@@ -148,9 +144,7 @@ def derive_prompt_figures(table: pa.Table, policy: dict[str, Any]) -> dict[str, 
             "complexity": dict(sorted(complexity_coverage.items())),
             "multi_turn": multi_turn,
         },
-        "production_validation": int(
-            pc.sum(pc.fill_null(table["production_validation"], False)).as_py() or 0
-        ),
+        "production_validation": int(pc.sum(pc.fill_null(table["production_validation"], False)).as_py() or 0),
         "warnings": warnings,
     }
 

@@ -83,9 +83,7 @@ def iter_blob_tables(
 
 def rows_table(rows: Sequence[Any], schema: pa.Schema, *, where: list[Any]) -> pa.Table:
     if not all(isinstance(row, dict) for row in rows):
-        raise ValidationFailed(
-            "every row must be a JSON object", errors=[{"loc": where, "msg": "not objects"}]
-        )
+        raise ValidationFailed("every row must be a JSON object", errors=[{"loc": where, "msg": "not objects"}])
     try:
         table = pa.Table.from_pylist(list(rows))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -48,6 +48,7 @@ class WaiverKind(KindDefinition):
     write_roles: ClassVar[frozenset[str]] = frozenset({"approver"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("covers", ANY_KIND, many=True),)
     spec_model = WaiverSpec
+    refuses_quarantined_parents = False  # a waiver may cover exactly such records
     top_level_fields: ClassVar[tuple[str, ...]] = ("rule",)
 
     def check(self, ctx: KindContext) -> None:
@@ -61,9 +62,7 @@ class WaiverKind(KindDefinition):
         return {"approver": ctx.actor, "covers": [r.id for r in ctx.parents["covers"]]}
 
 
-def waivers_covering(
-    session: Session, project_id: str, rule: str, record_ids: Iterable[str]
-) -> dict[str, Record]:
+def waivers_covering(session: Session, project_id: str, rule: str, record_ids: Iterable[str]) -> dict[str, Record]:
     """For each record id covered by a waiver of `rule` in the project: the latest such waiver."""
     ids = list(record_ids)
     if not ids:

@@ -60,9 +60,7 @@ def _co_rated(canon: CanonicalItems) -> tuple[Counts, Counts, Counts, Counts]:
         if (a1 == a2).any():
             raise ValueError("an annotator rated the same pair_id twice: (pair_id, annotator) must be unique")
         flip = a1 > a2
-        parts.append(
-            (np.where(flip, a2, a1), np.where(flip, a1, a2), np.where(flip, l2, l1), np.where(flip, l1, l2))
-        )
+        parts.append((np.where(flip, a2, a1), np.where(flip, a1, a2), np.where(flip, l2, l1), np.where(flip, l1, l2)))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty

@@ -128,9 +128,7 @@ def canonicalise(items: pa.Table) -> CanonicalItems:
         if all(name in items.column_names for name in FEATURE_COLUMNS)
         else text_features(items["response_a"], items["response_b"])
     )
-    swapped = np.asarray(
-        pc.fill_null(features["swapped"], False).to_numpy(zero_copy_only=False), dtype=np.bool_
-    )
+    swapped = np.asarray(pc.fill_null(features["swapped"], False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     choice = _choice_codes(items["choice"], "choice", nullable=False)
     pair, pair_ids = _sorted_codes(items["pair_id"], "pair_id")
     annotator, annotator_names = _sorted_codes(items["annotator"], "annotator")
@@ -142,9 +140,7 @@ def canonicalise(items: pa.Table) -> CanonicalItems:
     len_a = np.asarray(pc.fill_null(features["len_a"], 0).to_numpy(), dtype=np.int64)
     len_b = np.asarray(pc.fill_null(features["len_b"], 0).to_numpy(), dtype=np.int64)
     longer_is_a = len_a > len_b
-    chose_longer = np.where(
-        decided & (len_a != len_b), ((choice == 0) == longer_is_a).astype(np.int8), MISSING
-    )
+    chose_longer = np.where(decided & (len_a != len_b), ((choice == 0) == longer_is_a).astype(np.int8), MISSING)
 
     # Sessions are keyed by (annotator, session_id): tools often number sessions per annotator.
     session_codes = pc.dictionary_encode(items["session_id"]).combine_chunks().indices

@@ -25,9 +25,7 @@ def gold_accuracy(canon: CanonicalItems) -> dict[str, Any]:
     size = len(canon.annotators)
     totals = np.bincount(who, minlength=size)
     correct = np.bincount(who, weights=hits.astype(np.float64), minlength=size)
-    per_annotator = {
-        canon.annotators[i]: float(correct[i] / totals[i]) for i in np.flatnonzero(totals).tolist()
-    }
+    per_annotator = {canon.annotators[i]: float(correct[i] / totals[i]) for i in np.flatnonzero(totals).tolist()}
     return {
         "overall": float(hits.mean()) if n else None,
         "per_annotator": per_annotator,

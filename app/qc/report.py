@@ -50,12 +50,8 @@ def compute_qc(
     ``session_agreement``, ``drift``, ``ai_agreement``, ``gate``, ``gate_reasons``,
     ``policy_version``, ``counts``. Undefined figures are ``None``.
     """
-    texts_or_features = (
-        {"response_a", "response_b"} if "swapped" not in items.column_names else set(FEATURE_COLUMNS)
-    )
-    needed = [name for name in ITEM_COLUMNS if name not in {"response_a", "response_b"}] + sorted(
-        texts_or_features
-    )
+    texts_or_features = {"response_a", "response_b"} if "swapped" not in items.column_names else set(FEATURE_COLUMNS)
+    needed = [name for name in ITEM_COLUMNS if name not in {"response_a", "response_b"}] + sorted(texts_or_features)
     missing = [name for name in needed if name not in items.column_names]
     if missing:
         raise ValueError(f"items table lacks column(s) {missing}")

@@ -61,9 +61,7 @@ def leave_one_out_agreement(canon: CanonicalItems, counts: npt.NDArray[np.int64]
     return np.where(strict, agrees, np.int8(-1)).astype(np.int8)
 
 
-def session_agreement(
-    canon: CanonicalItems, counts: npt.NDArray[np.int64], max_minutes: float
-) -> dict[str, Any]:
+def session_agreement(canon: CanonicalItems, counts: npt.NDArray[np.int64], max_minutes: float) -> dict[str, Any]:
     """Leave-one-out agreement early vs late in sessions (fatigue or drift within a sitting).
 
     For items in a session with ``submitted_at`` and a known session start (``min(started_at)``):

@@ -15,11 +15,7 @@ def by_id(record_id: str) -> Select[Record]:
 
 
 def by_id_with_project(record_id: str) -> Select[Record, str]:
-    return (
-        select(Record, Project.name)
-        .join(Project, Project.id == Record.project_id)
-        .where(Record.id == record_id)
-    )
+    return select(Record, Project.name).join(Project, Project.id == Record.project_id).where(Record.id == record_id)
 
 
 def at_version(project_id: str, kind: str, name: str, version: str) -> Select[Record]:

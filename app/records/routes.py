@@ -32,9 +32,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        record_id = base64.b64decode(
-            cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True
-        ).decode()
+        record_id = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
         uuid.UUID(record_id)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValidationFailed(

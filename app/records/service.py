@@ -20,12 +20,15 @@ from app.core.errors import (
     CrossProjectReference,
     MissingReference,
     NotFound,
+    Quarantined,
     ValidationFailed,
     VersionConflict,
 )
 from app.core.uow import UnitOfWork
 from app.kinds.base import EffectivePolicy, KindContext, KindDefinition, ParentRole
 from app.kinds.policy import DEFAULT_POLICY
+from app.kinds.waiver import waivers_covering
+from app.lineage.service import quarantined_among
 from app.records import repository
 from app.records.models import Record, RecordBlob, RecordEdge
 from app.records.versioning import normalise, parse_integer
@@ -67,9 +70,7 @@ def _check_keys(kind: KindDefinition, body: dict[str, Any]) -> None:
         )
 
 
-def resolve_ref(
-    session: Session, project_id: str, kinds: tuple[str, ...], ref: Any, loc: list[Any]
-) -> Record:
+def resolve_ref(session: Session, project_id: str, kinds: tuple[str, ...], ref: Any, loc: list[Any]) -> Record:
     """A reference is {"id"} or {"name", "version"}; `latest` is resolved now and pinned."""
     if not isinstance(ref, dict):
         raise ValidationFailed(
@@ -140,6 +141,29 @@ def _resolve_role(session: Session, project_id: str, role: ParentRole, value: An
     ]
 
 
+def _check_quarantine(
+    session: Session, project_id: str, kind: KindDefinition, parents: dict[str, list[Record]]
+) -> list[Record]:
+    """Refuse quarantined parents unless waived; returns the waivers that allowed some."""
+    if not kind.refuses_quarantined_parents:
+        return []
+    ids = {r.id for records in parents.values() for r in records}
+    bad = quarantined_among(session, ids)
+    if not bad:
+        return []
+    waivers = waivers_covering(session, project_id, "quarantined", bad)
+    unwaived = sorted(bad - set(waivers))
+    if unwaived:
+        records = {r.id: r for rs in parents.values() for r in rs}
+        raise Quarantined(
+            "revoked upstream, so it cannot be used: "
+            + ", ".join(f"{records[i].kind} {records[i].name} v{records[i].version}" for i in unwaived)
+            + "; an approver may register a waiver for rule quarantined covering it",
+            extra={"records": unwaived},
+        )
+    return list({w.id: w for w in waivers.values()}.values())
+
+
 def _resolve_blobs(session: Session, refs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     if not refs:
         return []
@@ -170,9 +194,7 @@ def register(
 ) -> Registration:
     session = uow.session
     if not isinstance(body, dict):
-        raise ValidationFailed(
-            "the body must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}]
-        )
+        raise ValidationFailed("the body must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}])
     _check_keys(kind, body)
     name = _body_name(kind, body)
     raw_spec = body.get("spec", {})
@@ -180,10 +202,9 @@ def register(
         raw_spec = {**raw_spec, **{key: body[key] for key in kind.top_level_fields if key in body}}
     spec = kind.parse_spec(raw_spec)
     parents = _resolve_parents(session, project_id, kind, body)
+    waived = _check_quarantine(session, project_id, kind, parents)
     parent_refs = [
-        {"id": record.id, "kind": record.kind, "role": role}
-        for role, records in parents.items()
-        for record in records
+        {"id": record.id, "kind": record.kind, "role": role} for role, records in parents.items() for record in records
     ]
     blobs = _resolve_blobs(session, kind.blob_refs(spec))
     content = {"kind": kind.name, "name": name, "parents": parent_refs, "spec": spec, "blobs": blobs}
@@ -214,8 +235,7 @@ def register(
             )
         if kind.version_scheme == "integer" and parse_integer(version) != series.last_version + 1:
             raise VersionConflict(
-                f"the next version of {kind.name} {name} is {series.last_version + 1}; "
-                "omit version to get it",
+                f"the next version of {kind.name} {name} is {series.last_version + 1}; omit version to get it",
                 extra={"next_version": series.last_version + 1},
             )
 
@@ -233,9 +253,11 @@ def register(
         previous=previous,
         policy=policy,
         store=store,
+        blobs_resolved=blobs,
     )
     kind.check(ctx)
     derived = kind.derive(ctx)
+    ctx.added_parents += [(w, "waiver") for w in waived if all(w.id != a.id for a, _ in ctx.added_parents)]
     parent_refs = parent_refs + [
         {"id": record.id, "kind": record.kind, "role": role} for record, role in ctx.added_parents
     ]
@@ -309,9 +331,7 @@ def list_page(
     session: Session, project_id: str, kind: str, *, name: str | None, after_id: str | None, limit: int
 ) -> tuple[list[Record], str | None]:
     rows = list(
-        session.execute(
-            repository.page(project_id, kind, name=name, after_id=after_id, limit=limit + 1)
-        ).scalars()
+        session.execute(repository.page(project_id, kind, name=name, after_id=after_id, limit=limit + 1)).scalars()
     )
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id

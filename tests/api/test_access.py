@@ -64,9 +64,7 @@ CASES = [
         ADMIN,
         body=_policy_body,
     ),
-    Case(
-        "GET", "/v1/projects/{project}/policies", lambda c: f"/v1/projects/{c['project']}/policies", VIEWERS
-    ),
+    Case("GET", "/v1/projects/{project}/policies", lambda c: f"/v1/projects/{c['project']}/policies", VIEWERS),
     Case(
         "GET",
         "/v1/projects/{project}/policies/{name}/{version}",
@@ -80,9 +78,7 @@ CASES = [
         ADMIN,
         body=lambda c: criteria_body("1.0.0"),
     ),
-    Case(
-        "GET", "/v1/projects/{project}/criteria", lambda c: f"/v1/projects/{c['project']}/criteria", VIEWERS
-    ),
+    Case("GET", "/v1/projects/{project}/criteria", lambda c: f"/v1/projects/{c['project']}/criteria", VIEWERS),
     Case(
         "GET",
         "/v1/projects/{project}/criteria/{name}/{version}",
@@ -172,15 +168,11 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
     world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {}})
     record = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.0.0")).json()
     world.admin.post(f"/v1/projects/{project}/prompt-sets", json=prompt_set_body())
-    batch = world.admin.post(
-        f"/v1/projects/{project}/annotation-batches", json=batch_body(agreeing_items(6))
-    ).json()
+    batch = world.admin.post(f"/v1/projects/{project}/annotation-batches", json=batch_body(agreeing_items(6))).json()
     dataset = {"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}}
     assert world.admin.post(f"/v1/projects/{project}/preference-datasets", json=dataset).status_code == 201
     waiver = {"name": "waive", "rule": "qc_gate_blocked", "covers": [{"id": batch["id"]}]}
-    world.admin.post(
-        f"/v1/projects/{project}/waivers", json={**waiver, "spec": {"reason": "set up for access tests"}}
-    )
+    world.admin.post(f"/v1/projects/{project}/waivers", json={**waiver, "spec": {"reason": "set up for access tests"}})
     return {
         "project": project,
         "record": record["id"],
@@ -217,9 +209,7 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
     """Every operation of the OpenAPI schema (included routers are not flattened into app.routes)."""
     covered = {(c.method, c.route) for c in CASES}
     paths = world.client.app.openapi()["paths"]  # type: ignore[attr-defined]
-    operations = {
-        (method.upper(), path) for path, item in paths.items() for method in item if path not in PUBLIC
-    }
+    operations = {(method.upper(), path) for path, item in paths.items() for method in item if path not in PUBLIC}
     assert len(operations) > 20
     missing = sorted(operations - covered)
     assert not missing, f"routes without an access case: {missing}"
@@ -276,9 +266,7 @@ def test_member_of_one_project_cannot_see_another(world: World, ctx: dict[str, s
     assert other not in [p["name"] for p in api.get("/v1/projects").json()["items"]]
 
 
-def test_blob_becomes_visible_to_viewers_once_a_record_references_it(
-    world: World, ctx: dict[str, str]
-) -> None:
+def test_blob_becomes_visible_to_viewers_once_a_record_references_it(world: World, ctx: dict[str, str]) -> None:
     """Covered fully once kinds reference blobs (issue 3+); here: the uploader always sees its blob."""
     uploader = world.member(ctx["project"], "annotator")
     response = uploader.post("/v1/blobs", content=b"mine")

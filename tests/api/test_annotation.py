@@ -72,9 +72,7 @@ def test_prompt_set_derived_mix_and_coverage(setup: Setup) -> None:
 
 def test_prompt_set_skewed_mix_warns(setup: Setup) -> None:
     prompts = [prompt(f"u{i}", "usage") for i in range(10)]
-    response = setup.annotator.post(
-        setup.url("prompt-sets"), json={**prompt_set_body(prompts), "name": "skewed"}
-    )
+    response = setup.annotator.post(setup.url("prompt-sets"), json={**prompt_set_body(prompts), "name": "skewed"})
     assert response.status_code == 201
     warnings = response.json()["derived"]["warnings"]
     assert any(w.startswith("usage share") for w in warnings)
@@ -210,9 +208,7 @@ def test_items_blob_jsonl_and_parquet_give_the_same_qc(setup: Setup) -> None:
 # preference datasets and waivers
 
 
-def _dataset(
-    setup: Setup, batches: list[str], name: str = "prefs", api: Api | None = None, **spec: Any
-) -> Any:
+def _dataset(setup: Setup, batches: list[str], name: str = "prefs", api: Api | None = None, **spec: Any) -> Any:
     body = {"name": name, "batches": [{"id": b} for b in batches], "spec": {"seed": 0, **spec}}
     return (api or setup.annotator).post(setup.url("preference-datasets"), json=body)
 

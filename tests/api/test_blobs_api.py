@@ -61,9 +61,7 @@ def test_bare_hex_header_accepted_and_bad_header_refused(world: World) -> None:
     project = world.project()
     uploader = world.member(project, "trainer")
     data = os.urandom(100)
-    ok = uploader.post(
-        "/v1/blobs", content=data, headers={"X-Content-SHA256": hashlib.sha256(data).hexdigest()}
-    )
+    ok = uploader.post("/v1/blobs", content=data, headers={"X-Content-SHA256": hashlib.sha256(data).hexdigest()})
     assert ok.status_code == 201
     bad = uploader.post("/v1/blobs", content=data, headers={"X-Content-SHA256": "md5:abc"})
     assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"

@@ -62,9 +62,7 @@ def test_chunked_json_body_over_limit(stack: AppState) -> None:
     _is_problem(response, 413, "payload_too_large")
 
 
-def test_unexpected_exception_is_a_500_without_internals(
-    stack: AppState, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unexpected_exception_is_a_500_without_internals(stack: AppState, caplog: pytest.LogCaptureFixture) -> None:
     app = create_app(stack.settings, state=stack)
 
     @app.get("/v1/boom")

@@ -37,9 +37,7 @@ def _reference_figures(items: list[dict[str, Any]]) -> tuple[dict[tuple[str, str
         for b in annotators[i + 1 :]:
             both = [p for p in pairs if a in by_pair[p] and b in by_pair[p]]
             if len(both) >= 2:
-                kappas[(a, b)] = cohen_kappa_score(
-                    [by_pair[p][a] for p in both], [by_pair[p][b] for p in both]
-                )
+                kappas[(a, b)] = cohen_kappa_score([by_pair[p][a] for p in both], [by_pair[p][b] for p in both])
     matrix = np.array(
         [[CODE[by_pair[p][a]] if a in by_pair[p] else np.nan for p in pairs] for a in annotators], dtype=float
     )
@@ -58,9 +56,7 @@ def _register(world: World, result: ImportResult, batch_name: str) -> tuple[str,
         "spec": {"sampling_procedure": "public test set", "prompts_blob": blob["digest"]},
     }
     assert annotator.post(f"/v1/projects/{project}/prompt-sets", json=body).status_code == 201
-    items = annotator.post(
-        "/v1/blobs", content="".join(json.dumps(i) + "\n" for i in result.items).encode()
-    ).json()
+    items = annotator.post("/v1/blobs", content="".join(json.dumps(i) + "\n" for i in result.items).encode()).json()
     meta = {**result.batch_meta, "collected_from": "2023-06-01", "collected_to": "2023-06-30"}
     batch = annotator.post(
         f"/v1/projects/{project}/annotation-batches",

@@ -61,10 +61,7 @@ def test_breaking_change_refused_then_accepted_as_major(world: World) -> None:
     assert problem["minimum_version"] == "2.0.0"
     assert problem["diff"]["level"] == "major"
     assert any(c["path"] == "dimensions[accuracy].rank" for c in problem["diff"]["changes"])
-    assert (
-        world.admin.get(f"/v1/projects/{project}/criteria/assistant-quality/latest").json()["version"]
-        == "1.4.2"
-    )
+    assert world.admin.get(f"/v1/projects/{project}/criteria/assistant-quality/latest").json()["version"] == "1.4.2"
 
     accepted = world.admin.post(
         f"/v1/projects/{project}/criteria", json=criteria_body("2.0.0", dimensions=reranked_dimensions())
@@ -76,13 +73,9 @@ def test_breaking_change_refused_then_accepted_as_major(world: World) -> None:
 def test_minor_change_needs_minor_bump(world: World) -> None:
     project = world.project()
     world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.4.2"))
-    too_low = world.admin.post(
-        f"/v1/projects/{project}/criteria", json=criteria_body("1.4.3", playbook="new text")
-    )
+    too_low = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.4.3", playbook="new text"))
     assert too_low.json()["code"] == "criteria_version_too_low"
-    ok = world.admin.post(
-        f"/v1/projects/{project}/criteria", json=criteria_body("1.5.0", playbook="new text")
-    )
+    ok = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.5.0", playbook="new text"))
     assert ok.status_code == 201
 
 
@@ -97,13 +90,9 @@ def test_diff_endpoint_classifies(world: World) -> None:
         f"/v1/projects/{project}/criteria/assistant-quality/diff", params={"from": "1.0.0", "to": "1.1.0"}
     )
     assert minor.status_code == 200 and minor.json()["level"] == "minor"
-    major = world.admin.get(
-        f"/v1/projects/{project}/criteria/assistant-quality/diff", params={"from": "1.0.0"}
-    )
+    major = world.admin.get(f"/v1/projects/{project}/criteria/assistant-quality/diff", params={"from": "1.0.0"})
     assert major.json()["to"] == "2.0.0" and major.json()["level"] == "major"
-    missing = world.admin.get(
-        f"/v1/projects/{project}/criteria/assistant-quality/diff", params={"from": "9.9.9"}
-    )
+    missing = world.admin.get(f"/v1/projects/{project}/criteria/assistant-quality/diff", params={"from": "9.9.9"})
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
 
@@ -111,9 +100,7 @@ def test_semver_must_be_declared_and_well_formed(world: World) -> None:
     project = world.project()
     body = criteria_body()
     del body["version"]
-    assert (
-        world.admin.post(f"/v1/projects/{project}/criteria", json=body).json()["code"] == "validation_failed"
-    )
+    assert world.admin.post(f"/v1/projects/{project}/criteria", json=body).json()["code"] == "validation_failed"
     bad = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.0"))
     assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"
 
@@ -138,17 +125,13 @@ def test_policy_defaults_and_integer_versions(world: World) -> None:
     assert same.status_code == 200 and same.json()["id"] == first.json()["id"]
     second = world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {}})
     assert second.status_code == 201 and second.json()["version"] == "2"
-    skip = world.admin.post(
-        f"/v1/projects/{project}/policies", json={"version": 7, "spec": {"kappa_floor": 0.3}}
-    )
+    skip = world.admin.post(f"/v1/projects/{project}/policies", json={"version": 7, "spec": {"kappa_floor": 0.3}})
     assert skip.status_code == 409 and skip.json()["code"] == "version_conflict"
 
 
 def test_policy_validation(world: World) -> None:
     project = world.project()
-    bad = world.admin.post(
-        f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.9, "kappa_target": 0.5}}
-    )
+    bad = world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.9, "kappa_target": 0.5}})
     assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"
     other = world.admin.post(f"/v1/projects/{project}/policies", json={"name": "strict", "spec": {}})
     assert other.json()["code"] == "validation_failed"

@@ -248,9 +248,7 @@ def test_s3_from_settings_parses_bucket_and_prefix() -> None:
     store = S3BlobStore.from_settings(settings)
     assert (store.bucket, store.prefix) == ("my-bucket", "some/prefix")
     assert store.key_of(digest(b"")) == "some/prefix/sha256/" + hashlib.sha256(b"").hexdigest()
-    bare = S3BlobStore.from_settings(
-        Settings(blob_url="s3://my-bucket", s3_endpoint_url="http://127.0.0.1:1")
-    )
+    bare = S3BlobStore.from_settings(Settings(blob_url="s3://my-bucket", s3_endpoint_url="http://127.0.0.1:1"))
     assert bare.key_of(digest(b"")) == "sha256/" + hashlib.sha256(b"").hexdigest()
 
 

@@ -14,9 +14,7 @@ from tests.factories import criteria_body, reranked_dimensions
 
 
 def _actions(world: World, **params: str) -> list[str]:
-    return [
-        e["action"] for e in world.admin.get("/v1/audit", params={"limit": 1000, **params}).json()["items"]
-    ]
+    return [e["action"] for e in world.admin.get("/v1/audit", params={"limit": 1000, **params}).json()["items"]]
 
 
 def test_writes_append_events_and_refusals_do_not(world: World) -> None:
@@ -72,15 +70,11 @@ def test_tampered_event_is_named(fresh_stack: AppState, column: str, value: str)
         world = World(fresh_stack, client)
         project = world.project()
         for version in ("1.0.0", "1.1.0", "1.2.0"):
-            world.admin.post(
-                f"/v1/projects/{project}/criteria", json=criteria_body(version, playbook=version)
-            )
+            world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body(version, playbook=version))
         assert world.admin.get("/v1/audit/verify").json()["ok"] is True
         target = world.admin.get("/v1/audit", params={"project": project}).json()["items"][2]["index"]
 
-        _edit_with_triggers_off(
-            fresh_stack, f'UPDATE audit_event SET {column} = {value} WHERE "index" = {target}'
-        )
+        _edit_with_triggers_off(fresh_stack, f'UPDATE audit_event SET {column} = {value} WHERE "index" = {target}')
 
         result = world.admin.get("/v1/audit/verify").json()
         assert result["ok"] is False
@@ -107,9 +101,7 @@ def _edit_with_triggers_off(state: AppState, statement: str) -> None:
             conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_immutable"))
         else:
             triggers = conn.execute(
-                text(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'"
-                )
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
             ).all()
             for name, _ in triggers:
                 conn.execute(text(f"DROP TRIGGER {name}"))

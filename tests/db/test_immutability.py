@@ -25,9 +25,7 @@ STATEMENTS = [
 def record_id(world: World) -> str:
     project = world.project()
     world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.0.0"))
-    rec = world.admin.post(
-        f"/v1/projects/{project}/criteria", json=criteria_body("1.1.0", playbook="v2")
-    ).json()
+    rec = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.1.0", playbook="v2")).json()
     return str(rec["id"])
 
 
@@ -39,9 +37,9 @@ def test_raw_sql_changes_are_refused(stack: AppState, record_id: str, statement:
             conn.execute(text(statement), {"id": record_id})
         conn.rollback()
     with stack.sessions.read() as session:
-        assert session.execute(
-            text("SELECT name FROM record WHERE id = :id"), {"id": record_id}
-        ).scalar() == ("assistant-quality")
+        assert session.execute(text("SELECT name FROM record WHERE id = :id"), {"id": record_id}).scalar() == (
+            "assistant-quality"
+        )
 
 
 def test_truncate_is_refused_on_postgres(postgres_stack: AppState) -> None:

@@ -30,9 +30,7 @@ def count_queries(state: AppState) -> Iterator[list[str]]:
 
 
 def _register_policy(world: World, project: str, i: int) -> None:
-    response = world.admin.post(
-        f"/v1/projects/{project}/policies", json={"spec": {"gold_share_min": i / 1000}}
-    )
+    response = world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"gold_share_min": i / 1000}})
     assert response.status_code == 201
 
 
@@ -52,8 +50,6 @@ def test_criteria_registration_is_bounded(world: World, stack: AppState) -> None
     project = world.project()
     world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.0.0"))
     with count_queries(stack) as statements:
-        response = world.admin.post(
-            f"/v1/projects/{project}/criteria", json=criteria_body("1.1.0", playbook="x")
-        )
+        response = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.1.0", playbook="x"))
     assert response.status_code == 201
     assert len(statements) <= BUDGET, statements

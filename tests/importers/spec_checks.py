@@ -10,9 +10,7 @@ from app.importers import ImportResult
 from tests.support.services import missing_service
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "importers"
-SHARED_DATA = Path(
-    os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
+SHARED_DATA = Path(os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 ITEM_FIELDS = {
     "pair_id", "prompt_id", "response_a", "response_b", "model_a", "model_b", "shown_first", "annotator",

@@ -77,9 +77,7 @@ def test_nested_form_with_chat_prompt_and_ranking_question() -> None:
     assert items[("conv-1", V + "1")]["choice"] == "b"
     assert items[("conv-1", V + "0")]["ai_choice"] == "b"
     assert items[("conv-1", V + "0")]["model_a"] == "chat-v1"  # from metadata
-    assert (
-        items[("conv-2", V + "0")]["response_a"] == "No, it is an oblate spheroid."
-    )  # one assistant message
+    assert items[("conv-2", V + "0")]["response_a"] == "No, it is an oblate spheroid."  # one assistant message
     assert {i["shown_first"] for i in result.items} == {"a"}
     chat = next(p for p in result.prompts if p["turns"] == 2)
     assert [m["role"] for m in json.loads(chat["text"])] == ["user", "assistant", "user"]

@@ -52,9 +52,7 @@ def test_placement_is_deterministic_and_order_free() -> None:
         other.items[0]["response_b"],
     )
     assert one.items[0]["choice"] != other.items[0]["choice"]
-    fixed = from_hf_preference_jsonl(
-        [row, flipped], placement="chosen_a", annotator="vendor-x", id_field=None
-    )
+    fixed = from_hf_preference_jsonl([row, flipped], placement="chosen_a", annotator="vendor-x", id_field=None)
     assert [i["choice"] for i in fixed.items] == ["a"]  # the same pair and annotator: the last row kept
     assert fixed.items[0]["response_a"] == "bad"
 
@@ -64,9 +62,7 @@ def test_conversational_rows_with_explicit_and_implicit_prompt() -> None:
     assert_valid(result)
     prompts = {p["id"]: p for p in result.prompts}
     explicit, implicit = result.items
-    assert json.loads(prompts[explicit["prompt_id"]]["text"]) == [
-        {"role": "user", "content": "What color is the sky?"}
-    ]
+    assert json.loads(prompts[explicit["prompt_id"]]["text"]) == [{"role": "user", "content": "What color is the sky?"}]
     assert _chosen(explicit) == "It is blue."
     shared = json.loads(prompts[implicit["prompt_id"]]["text"])
     assert [m["role"] for m in shared] == ["user", "assistant", "user"]

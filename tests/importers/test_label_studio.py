@@ -21,9 +21,7 @@ def _by_key(items: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]
 
 
 def test_pairwise_template_with_integer_users() -> None:
-    result = from_label_studio(
-        _load("label_studio_pairwise.json"), model_a_field="model1", model_b_field="model2"
-    )
+    result = from_label_studio(_load("label_studio_pairwise.json"), model_a_field="model1", model_b_field="model2")
     assert_valid(result)
     items = _by_key(result.items)
     assert sorted(items) == [
@@ -64,10 +62,7 @@ def test_pairwise_template_with_integer_users() -> None:
         "ai_assisted": True,
         "ai_model": "judge-v1",
     }
-    assert (
-        "Label Studio's Pairwise tag has no tie option: ties cannot occur in Pairwise choices"
-        in result.losses
-    )
+    assert "Label Studio's Pairwise tag has no tie option: ties cannot occur in Pairwise choices" in result.losses
     assert "skipped 1 cancelled (skipped) annotation(s)" in result.losses
     assert "skipped 1 annotation(s) with no preference result" in result.losses
     assert not any("model_a and model_b are null" in note for note in result.losses)
@@ -105,9 +100,7 @@ def test_choices_variant_with_user_objects_dimensions_and_justification() -> Non
     assert items[("ls-202", "ls-user-12")]["choice"] == "tie"
     assert items[("ls-202", "ls-user-12")]["submitted_at"] == "2026-11-20T16:00:00Z"
 
-    assert all(
-        p["source"] == "expert" and p["privacy_reviewed"] and p["complexity"] == "low" for p in result.prompts
-    )
+    assert all(p["source"] == "expert" and p["privacy_reviewed"] and p["complexity"] == "low" for p in result.prompts)
     assert result.batch_meta["ai_assisted"] is False
     assert "ai_model" not in result.batch_meta
     assert (result.batch_meta["collected_from"], result.batch_meta["collected_to"]) == (

@@ -27,8 +27,7 @@ def test_sample_rows() -> None:
     assert first["shown_first"] is None
     texts = {p["id"]: p for p in result.prompts}
     assert texts[first["prompt_id"]]["text"] == (
-        "Rewrite the sentence to be more concise.\n\n"
-        "If you have any questions about my rate, please let me know."
+        "Rewrite the sentence to be more concise.\n\nIf you have any questions about my rate, please let me know."
     )
     assert texts[first["prompt_id"]]["topic"] == "Grammarly"
     # an empty input adds nothing; the JSON `true` response is kept as text

@@ -12,9 +12,7 @@ from tests.importers.spec_checks import assert_valid
 
 
 def _builder() -> SpecBuilder:
-    return SpecBuilder(
-        tool="t", annotator_pool="pool", source="usage", privacy_reviewed=False, complexity=None
-    )
+    return SpecBuilder(tool="t", annotator_pool="pool", source="usage", privacy_reviewed=False, complexity=None)
 
 
 def test_prompt_ids_are_sha256_prefixes() -> None:

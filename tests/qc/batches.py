@@ -132,9 +132,7 @@ def vicuna_rows() -> list[dict[str, Any]]:
     answers: dict[str, dict[int, str]] = {}
     for path in sorted((VICUNA / "generations").glob("answer_*.jsonl")):
         model = path.stem.removeprefix("answer_")
-        answers[model] = {
-            int(r["question_id"]): r["text"] for r in map(json.loads, path.read_text().splitlines())
-        }
+        answers[model] = {int(r["question_id"]): r["text"] for r in map(json.loads, path.read_text().splitlines())}
     labels = {1: "a", 2: "b", 3: "tie"}
     slots: dict[str, int] = defaultdict(int)
     rows = []
@@ -187,9 +185,7 @@ def large_table(n_pairs: int, n_annotators: int, seed: int = 0) -> pa.Table:
             "shown_first": choices.take(pa.array(rng.integers(0, 2, n))),
             "response_a": pa.compute.if_else(pa.array(swap), second, first),
             "response_b": pa.compute.if_else(pa.array(swap), first, second),
-            "session_id": pa.array([f"s{i}" for i in range(7 * n_annotators)]).take(
-                pa.array(annotator * 7 + pair % 7)
-            ),
+            "session_id": pa.array([f"s{i}" for i in range(7 * n_annotators)]).take(pa.array(annotator * 7 + pair % 7)),
             "started_at": pa.array(starts.astype(np.int64), TIMESTAMP),
             "submitted_at": pa.array((starts + 90_000_000).astype(np.int64), TIMESTAMP),
             "gold": pa.nulls(n, pa.string()),

@@ -45,9 +45,7 @@ def cohen_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         y1 = [by_annotator[a1][p] for p in common]
         y2 = [by_annotator[a2][p] for p in common]
         kappa = float(cohen_kappa_score(y1, y2))
-        pairs.append(
-            {"annotators": [a1, a2], "kappa": None if math.isnan(kappa) else kappa, "n": len(common)}
-        )
+        pairs.append({"annotators": [a1, a2], "kappa": None if math.isnan(kappa) else kappa, "n": len(common)})
     return pairs
 
 

@@ -12,9 +12,7 @@ from tests.qc.batches import items_table, random_rows
 
 
 def test_drift_is_this_batch_minus_the_mean_of_history() -> None:
-    history = [
-        compute_qc(items_table(random_rows(seed)), DEFAULT_POLICY, policy_version=0) for seed in (1, 2)
-    ]
+    history = [compute_qc(items_table(random_rows(seed)), DEFAULT_POLICY, policy_version=0) for seed in (1, 2)]
     qc = compute_qc(items_table(random_rows(3)), DEFAULT_POLICY, history=history, policy_version=0)
 
     def mean(values: list[float]) -> float:
@@ -28,9 +26,7 @@ def test_drift_is_this_batch_minus_the_mean_of_history() -> None:
     assert drift["alpha_delta"] == pytest.approx(
         qc["krippendorff_alpha"] - mean([h["krippendorff_alpha"] for h in history]), abs=1e-12
     )
-    assert drift["tie_rate_delta"] == pytest.approx(
-        qc["tie_rate"] - mean([h["tie_rate"] for h in history]), abs=1e-12
-    )
+    assert drift["tie_rate_delta"] == pytest.approx(qc["tie_rate"] - mean([h["tie_rate"] for h in history]), abs=1e-12)
     assert drift["position_share_first_delta"] == pytest.approx(
         qc["position_bias"]["share_first"] - mean([h["position_bias"]["share_first"] for h in history]),
         abs=1e-12,

@@ -31,9 +31,7 @@ def _reference(rows: list[dict[str, Any]], limit: float) -> dict[str, Any]:
             start[key] = r["started_at"] if start[key] is None else min(start[key], r["started_at"])
         if r.get("submitted_at") is not None:
             end[key] = r["submitted_at"] if end[key] is None else max(end[key], r["submitted_at"])
-    minutes = [
-        (end[k] - start[k]).total_seconds() / 60 for k in start if start[k] is not None and end[k] is not None
-    ]
+    minutes = [(end[k] - start[k]).total_seconds() / 60 for k in start if start[k] is not None and end[k] is not None]
     labels: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         labels[r["pair_id"]].append(str(reference.canonical(r)))
@@ -110,8 +108,6 @@ def test_early_and_late_agreement_use_the_others_strict_majority() -> None:
 
 
 def test_no_sessions_gives_empty_figures() -> None:
-    qc = compute_qc(
-        items_table([item("p1", "u1", "a"), item("p1", "u2", "b")]), DEFAULT_POLICY, policy_version=0
-    )
+    qc = compute_qc(items_table([item("p1", "u1", "a"), item("p1", "u2", "b")]), DEFAULT_POLICY, policy_version=0)
     assert qc["sessions_over_limit"] == {"count": 0, "sessions": 0, "max_minutes": None}
     assert qc["session_agreement"] == {"early": None, "late": None, "n_early": 0, "n_late": 0}

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Response
+from pydantic import BaseModel, ConfigDict
+
+from app.access import service as access_service
+from app.api.deps import PrincipalDep, UowDep
+from app.core.errors import NotFound
+from app.decisions import service
+from app.lineage import formats
+from app.lineage import service as lineage_service
+from app.records import service as records_service
+
+router = APIRouter(tags=["decisions and lineage"])
+APPROVERS = frozenset({"approver"})
+VIEW = frozenset({"viewer"})
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = ""
+
+
+class RevokeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str
+
+
+def _decide(
+    project: str,
+    name: str,
+    version: str,
+    body: DecisionBody,
+    uow: UowDep,
+    principal: PrincipalDep,
+    decision: Literal["approved", "rejected"],
+) -> dict[str, Any]:
+    access = access_service.project_access(uow.session, principal, project, APPROVERS)
+    deployment = records_service.get_in_project(uow.session, access.project.id, "deployment", name, version)
+    event = service.decide(uow, deployment, project, principal.name, decision, body.note)
+    return service.event_to_dict(event)
+
+
+@router.post("/v1/projects/{project}/deployments/{name}/{version}/approve", status_code=201)
+def approve(
+    project: str,
+    name: str,
+    version: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+    body: Annotated[DecisionBody, Body()] = DecisionBody(),
+) -> dict[str, Any]:
+    return _decide(project, name, version, body, uow, principal, "approved")
+
+
+@router.post("/v1/projects/{project}/deployments/{name}/{version}/reject", status_code=201)
+def reject(
+    project: str,
+    name: str,
+    version: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+    body: Annotated[DecisionBody, Body()] = DecisionBody(),
+) -> dict[str, Any]:
+    return _decide(project, name, version, body, uow, principal, "rejected")
+
+
+def _visible(uow: UowDep, principal: PrincipalDep, record_id: str, roles: frozenset[str]) -> tuple[Any, str]:
+    record, project_name = records_service.get_visible(uow.session, record_id)
+    if not access_service.can_view_project(uow.session, principal, record.project_id):
+        raise NotFound(f"record {record_id} not found")
+    access_service.project_access(uow.session, principal, project_name, roles)
+    return record, project_name
+
+
+@router.post("/v1/records/{record_id}/revoke", status_code=201)
+def revoke(record_id: str, body: RevokeBody, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
+    record, project_name = _visible(uow, principal, record_id, APPROVERS)
+    event, downstream = service.revoke(uow, record, project_name, principal.name, body.reason)
+    return {**service.event_to_dict(event), "downstream_quarantined": downstream}
+
+
+@router.get("/v1/records/{record_id}/events")
+def events(record_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
+    _visible(uow, principal, record_id, VIEW)
+    return {
+        "items": [service.event_to_dict(e) for e in service.events_of(uow.session, record_id)],
+        "next_cursor": None,
+    }
+
+
+@router.get("/v1/records/{record_id}/lineage", response_model=None)
+def lineage(
+    record_id: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+    direction: Literal["upstream", "downstream"] = "upstream",
+    fmt: Annotated[Literal["json", "dot", "mermaid"], Query(alias="format")] = "json",
+) -> dict[str, Any] | Response:
+    record, project_name = _visible(uow, principal, record_id, VIEW)
+    graph = lineage_service.trace(uow.session, record, direction, {record.project_id: project_name})
+    if fmt == "dot":
+        return Response(formats.to_dot(graph), media_type="text/vnd.graphviz")
+    if fmt == "mermaid":
+        return Response(formats.to_mermaid(graph), media_type="text/plain")
+    return graph

@@ -1,0 +1,157 @@
+"""Reward-model and policy checkpoints: model folders with typed, required parents.
+
+A reward checkpoint names the datasets it was trained on and its base model; a policy checkpoint names
+its algorithm, reference model, and its reward checkpoint (on-policy: ppo, rloo, grpo) or its dataset
+(dpo). Parents are pinned to exact records at registration."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.core.errors import CriteriaIncompatible, MissingReference, ValidationFailed
+from app.kinds.base import KindContext, KindDefinition, ParentRole
+from app.kinds.model_files import ModelFile, check_sizes, check_unique_paths, file_blob_refs, folder_figures
+from app.kinds.semver import Semver
+from app.kinds.waiver import waivers_covering
+from app.records.models import Record
+
+ON_POLICY = ("ppo", "rloo", "grpo")
+
+
+class RewardMetrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    validation_accuracy: float | None = None
+    per_dimension: dict[str, float | None] = {}
+    length_decoupled_accuracy: float | None = None
+    reward_length_spearman: float | None = None
+
+
+class CheckpointSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[ModelFile] = Field(min_length=1)
+    hyperparameters: dict[str, Any] = {}
+    run_id: str | None = None
+    metrics: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _paths(self) -> CheckpointSpec:
+        check_unique_paths(self.files)
+        return self
+
+
+class RewardCheckpointSpec(CheckpointSpec):
+    metrics: RewardMetrics = RewardMetrics()  # type: ignore[assignment]
+
+
+class PolicyCheckpointSpec(CheckpointSpec):
+    algorithm: Literal["ppo", "dpo", "rloo", "grpo"]
+    kl_coefficient: float | None = Field(None, ge=0.0)
+    step: int | None = Field(None, ge=0)
+
+
+def criteria_lines(records: list[Record]) -> dict[str, tuple[str, int]]:
+    """(criteria name, MAJOR) per dataset, from what the dataset recorded at registration."""
+    lines = {}
+    for record in records:
+        criteria = record.derived.get("criteria") or {}
+        majors = {Semver.parse(v).major for v in criteria.get("versions", [])}
+        lines[record.id] = (criteria.get("name", "?"), max(majors) if majors else -1)
+    return lines
+
+
+def check_one_criteria_line(ctx: KindContext, datasets: list[Record]) -> dict[str, Any]:
+    lines = criteria_lines(datasets)
+    distinct = sorted(set(lines.values()))
+    if len(distinct) > 1:
+        offending = [d for d in datasets if lines[d.id] != distinct[-1]]
+        waivers = waivers_covering(ctx.session, ctx.project_id, "criteria_incompatible", [d.id for d in offending])
+        unwaived = [d for d in offending if d.id not in waivers]
+        if unwaived:
+            raise CriteriaIncompatible(
+                "the datasets follow different criteria lines: "
+                + ", ".join(f"{d.name} v{d.version} ({lines[d.id][0]} {lines[d.id][1]}.x)" for d in datasets)
+                + "; an approver may register a waiver for rule criteria_incompatible",
+                extra={"datasets": [d.id for d in unwaived]},
+            )
+        for waiver in {w.id: w for w in waivers.values()}.values():
+            ctx.added_parents.append((waiver, "waiver"))
+    name, major = distinct[-1]
+    return {"name": name, "major": major}
+
+
+class RewardCheckpointKind(KindDefinition):
+    name = "reward_checkpoint"
+    collection = "reward-checkpoints"
+    version_scheme = "integer"
+    write_roles: ClassVar[frozenset[str]] = frozenset({"trainer"})
+    parent_roles: ClassVar[tuple[ParentRole, ...]] = (
+        ParentRole("datasets", ("preference_dataset",), many=True),
+        ParentRole("base_model", ("base_model",)),
+    )
+    spec_model = RewardCheckpointSpec
+
+    def blob_refs(self, spec: dict[str, Any]) -> list[tuple[str, str]]:
+        return file_blob_refs(spec)
+
+    def check(self, ctx: KindContext) -> None:
+        check_sizes(ctx)
+        ctx.scratch["criteria"] = check_one_criteria_line(ctx, ctx.parents["datasets"])
+
+    def derive(self, ctx: KindContext) -> dict[str, Any]:
+        return {
+            **folder_figures(ctx.spec),
+            "criteria": ctx.scratch["criteria"],
+            "metrics": ctx.spec["metrics"],
+        }
+
+
+class PolicyCheckpointKind(KindDefinition):
+    name = "policy_checkpoint"
+    collection = "policy-checkpoints"
+    version_scheme = "integer"
+    write_roles: ClassVar[frozenset[str]] = frozenset({"trainer"})
+    parent_roles: ClassVar[tuple[ParentRole, ...]] = (
+        ParentRole("reward_checkpoint", ("reward_checkpoint",), required=False),
+        ParentRole("dataset", ("preference_dataset",), required=False),
+        ParentRole("reference_model", ("base_model", "policy_checkpoint")),
+    )
+    spec_model = PolicyCheckpointSpec
+    top_level_fields: ClassVar[tuple[str, ...]] = ("algorithm",)
+
+    def blob_refs(self, spec: dict[str, Any]) -> list[tuple[str, str]]:
+        return file_blob_refs(spec)
+
+    def check(self, ctx: KindContext) -> None:
+        check_sizes(ctx)
+        algorithm = ctx.spec["algorithm"]
+        if algorithm in ON_POLICY and not ctx.parents["reward_checkpoint"]:
+            raise MissingReference(
+                f"a {algorithm} checkpoint names the reward checkpoint it was optimised against",
+                errors=[{"loc": ["body", "reward_checkpoint"], "msg": "required for on-policy algorithms"}],
+            )
+        if algorithm == "dpo" and not ctx.parents["dataset"]:
+            raise MissingReference(
+                "a dpo checkpoint names the preference dataset it was trained on",
+                errors=[{"loc": ["body", "dataset"], "msg": "required for dpo"}],
+            )
+        if algorithm == "dpo" and ctx.parents["reward_checkpoint"]:
+            raise ValidationFailed(
+                "dpo trains on a dataset, not against a reward checkpoint",
+                errors=[{"loc": ["body", "reward_checkpoint"], "msg": "not used by dpo"}],
+            )
+
+    def derive(self, ctx: KindContext) -> dict[str, Any]:
+        beta = ctx.spec["hyperparameters"].get("beta")
+        kl = ctx.spec["kl_coefficient"] if ctx.spec["kl_coefficient"] is not None else beta
+        return {
+            **folder_figures(ctx.spec),
+            "algorithm": ctx.spec["algorithm"],
+            "kl_coefficient": kl,
+            "step": ctx.spec["step"],
+            "metrics": ctx.spec["metrics"],
+        }
