@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from app import cli_data
+from app import cli_data, cli_lineage
 from app.client import ApiError, RegistryClient
 
 app = typer.Typer(
@@ -35,6 +35,9 @@ app.add_typer(cli_data.prompts_app, name="prompts")
 app.add_typer(cli_data.batches_app, name="batches")
 app.add_typer(cli_data.datasets_app, name="datasets")
 app.command("import")(cli_data.import_export)
+app.command("trace")(cli_lineage.trace)
+app.command("revoke")(cli_lineage.revoke)
+app.add_typer(cli_lineage.deployments_app, name="deployments")
 
 out = Console()
 err = Console(stderr=True)

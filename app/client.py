@@ -145,6 +145,22 @@ class RegistryClient:
             raise ApiError(0, {"code": "digest_mismatch", "detail": f"downloaded bytes do not hash to {digest}"})
         tmp.replace(dest)
 
+    def lineage(self, record_id: str, direction: str = "upstream", fmt: str = "json") -> Any:
+        return self._call("GET", f"/v1/records/{record_id}/lineage", params={"direction": direction, "format": fmt})
+
+    def decide(self, project: str, name: str, version: str, decision: str, note: str = "") -> dict[str, Any]:
+        """`decision` is "approve" or "reject"."""
+        path = f"/v1/projects/{project}/deployments/{name}/{version}/{decision}"
+        result: dict[str, Any] = self._call("POST", path, json={"note": note})
+        return result
+
+    def revoke(self, record_id: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/records/{record_id}/revoke", json={"reason": reason})
+        return result
+
+    def events(self, record_id: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v1/records/{record_id}/events")["items"])
+
     def audit(self, **params: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/audit", params=params)
         return result

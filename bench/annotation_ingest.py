@@ -61,9 +61,7 @@ def generate(path: Path, n_items: int, n_annotators: int, seed: int = 0) -> tupl
     n_prompts = max(1, n_pairs // 4)
     base = corpus(rng, 4_000_000)
     prompt_text = texts(rng, base, n_prompts, 150)
-    sources = rng.choice(
-        ["usage", "synthetic", "expert", "adversarial"], n_prompts, p=[0.65, 0.22, 0.06, 0.07]
-    )
+    sources = rng.choice(["usage", "synthetic", "expert", "adversarial"], n_prompts, p=[0.65, 0.22, 0.06, 0.07])
     prompts = [
         {
             "id": f"q{i}",
@@ -142,9 +140,7 @@ def ingest(
     args: argparse.Namespace,
     generated_s: float,
 ) -> dict[str, Any]:
-    client = httpx.Client(
-        base_url=served.url, headers={"Authorization": f"Bearer {served.token}"}, timeout=600
-    )
+    client = httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.token}"}, timeout=600)
     client.post("/v1/projects", json={"name": "bench"}).raise_for_status()
     criteria = {
         "name": "quality",
@@ -207,9 +203,7 @@ def ingest(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--annotators", type=int, default=5)
     parser.add_argument("--json", action="store_true")

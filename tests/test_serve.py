@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bench.serving import CLI, Served, peak_rss_bytes, serve
-from tests.factories import criteria_body
+from tests.factories import agreeing_items, batch_body, criteria_body, prompt_set_body
 from tests.importers.spec_checks import shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +153,29 @@ def test_cli_import_pandalm_then_export_dataset(served: Served, tmp_path: Path) 
     assert exported.returncode == 0, exported.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows and set(rows[0]) == {"prompt", "chosen", "rejected"}
+
+
+def test_cli_trace_and_revoke(served: Served) -> None:
+    api = httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.token}"})
+    api.post("/v1/projects", json={"name": "traced"}).raise_for_status()
+    api.post("/v1/projects/traced/criteria", json=criteria_body()).raise_for_status()
+    api.post("/v1/projects/traced/prompt-sets", json=prompt_set_body()).raise_for_status()
+    batch = api.post("/v1/projects/traced/annotation-batches", json=batch_body(agreeing_items(12))).json()
+    dataset = api.post(
+        "/v1/projects/traced/preference-datasets", json={"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}}
+    ).json()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, *args], env={**served.env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=60
+        )
+
+    tree = cli("trace", dataset["id"])
+    assert tree.returncode == 0, tree.stderr
+    assert "preference_dataset prefs v1" in tree.stdout and "criteria assistant-quality v1.0.0" in tree.stdout
+    assert "batches:" in tree.stdout and "QUARANTINED" not in tree.stdout
+    assert cli("revoke", batch["id"], "--reason", "fabricated").returncode == 0
+    after = cli("trace", dataset["id"])
+    assert "QUARANTINED" in after.stdout
+    dot = cli("trace", dataset["id"], "--format", "dot")
+    assert dot.stdout.startswith("digraph lineage {")

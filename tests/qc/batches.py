@@ -69,10 +69,7 @@ def random_rows(
         for name in annotators:
             if rng.random() < 0.3:
                 continue
-            if rng.random() < skill[name]:
-                said = truth
-            else:
-                said = str(rng.choice(["a", "b", "tie"], p=[0.4, 0.4, 0.2]))
+            said = truth if rng.random() < skill[name] else str(rng.choice(["a", "b", "tie"], p=[0.4, 0.4, 0.2]))
             swap = bool(rng.random() < 0.5)
             row = item(
                 f"p{p:04d}",
