@@ -5,9 +5,9 @@ from sqlalchemy import Select, select
 from app.access.models import ApiToken, Membership, Principal, Project
 
 
-def principal_by_token_hash(token_hash: str) -> Select[Principal]:
+def principal_by_token_hash(token_hash: str) -> Select[str, str, bool]:
     return (
-        select(Principal)
+        select(Principal.id, Principal.name, Principal.is_global_admin)
         .join(ApiToken, ApiToken.principal_id == Principal.id)
         .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
     )
@@ -24,10 +24,10 @@ def project_with_role(name: str, principal_id: str) -> Select[Project, str | Non
     )
 
 
-def visible_projects(principal: Principal) -> Select[Project]:
+def visible_projects(principal_id: str, global_admin: bool) -> Select[Project]:
     stmt = select(Project).order_by(Project.name)
-    if not principal.is_global_admin:
-        stmt = stmt.join(Membership, Membership.project_id == Project.id).where(Membership.principal_id == principal.id)
+    if not global_admin:
+        stmt = stmt.join(Membership, Membership.project_id == Project.id).where(Membership.principal_id == principal_id)
     return stmt
 
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.access import service as access_service
-from app.access.models import Principal
+from app.access.service import Actor
 from app.core.uow import UnitOfWork
 from app.state import AppState
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.registry
     return state
 
@@ -23,14 +24,27 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_uow(request: Request, state: StateDep) -> Iterator[UnitOfWork]:
-    """One request, one transaction: committed when the handler returns, before the response is sent."""
-    uow = state.unit_of_work(request_id=request.state.request_id, write=request.method not in READ_METHODS)
+async def get_uow(request: Request, state: StateDep) -> AsyncIterator[UnitOfWork]:
+    """One request, one transaction: committed when the handler returns, before the response is sent.
+
+    The dependency itself runs on the event loop (thread hops cost more than the work of a read). A
+    read-only transaction ends inline. A write transaction ends in the thread pool on PostgreSQL, where
+    the commit (and the audit append before it) may wait on row locks; on SQLite it ends inline, since
+    the writer holding the transaction already holds the database's only write lock."""
+    write = request.method not in READ_METHODS
+    uow = state.unit_of_work(request_id=request.state.request_id, write=write)
+    inline = not write or state.settings.is_sqlite
     try:
         yield uow
-        uow.commit()
+        if inline:
+            uow.commit()
+        else:
+            await run_in_threadpool(uow.commit)
     except BaseException:
-        uow.rollback()
+        if inline:
+            uow.rollback()
+        else:
+            await run_in_threadpool(uow.rollback)
         raise
     finally:
         uow.close()
@@ -39,8 +53,15 @@ def get_uow(request: Request, state: StateDep) -> Iterator[UnitOfWork]:
 UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
-def get_principal(uow: UowDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return access_service.authenticate(uow.session, authorization)
+async def get_principal(
+    request: Request, uow: UowDep, state: StateDep, authorization: Annotated[str | None, Header()] = None
+) -> Actor:
+    """Authenticate on the event loop. A write request authenticates on a short read session of its own,
+    so that its write transaction (which may queue for a lock) begins in the thread pool, not here."""
+    if request.method in READ_METHODS:
+        return access_service.authenticate(uow.session, authorization)
+    with state.sessions.read() as session:
+        return access_service.authenticate(session, authorization)
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+PrincipalDep = Annotated[Actor, Depends(get_principal)]

@@ -4,14 +4,15 @@ from sqlalchemy import exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.access.models import Membership, Principal
+from app.access.models import Membership
+from app.access.service import Identity
 from app.blobs.models import Blob, BlobUploader
 from app.core.blobs import BlobInfo
 from app.core.uow import UnitOfWork
 from app.records.models import Record, RecordBlob
 
 
-def record_upload(uow: UnitOfWork, principal: Principal, info: BlobInfo) -> bool:
+def record_upload(uow: UnitOfWork, principal: Identity, info: BlobInfo) -> bool:
     """Note a completed upload; True when the store did not know this content before."""
     session = uow.session
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -33,7 +34,7 @@ def blob_size(session: Session, digest: str) -> int | None:
     return session.execute(select(Blob.size).where(Blob.digest == digest)).scalar()
 
 
-def can_read(session: Session, principal: Principal, digest: str) -> bool:
+def can_read(session: Session, principal: Identity, digest: str) -> bool:
     """Its uploader, or a viewer of a project that has a record referencing it."""
     if principal.is_global_admin:
         return True

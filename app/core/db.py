@@ -7,6 +7,7 @@ readers begin a plain deferred transaction and never block writers.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +56,17 @@ def utcnow() -> datetime:
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        # SQLite has one write lock, and its busy handler retries with growing sleeps, which is unfair
+        # under load (some writers win again and again while others sleep). Writers of this process
+        # queue on a FIFO-ish Python lock instead, held from BEGIN IMMEDIATE to COMMIT or ROLLBACK;
+        # the busy timeout still arbitrates between processes.
+        write_lock = threading.Lock()
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -70,9 +81,23 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             if conn.get_execution_options().get("rlhf_write"):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                if not write_lock.acquire(timeout=60):
+                    raise TimeoutError("no SQLite write lock within 60 s")
+                conn.info["rlhf_write_lock"] = True
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except BaseException:
+                    _release(conn)
+                    raise
             else:
                 conn.exec_driver_sql("BEGIN")
+
+        def _release(conn: Any) -> None:
+            if conn.info.pop("rlhf_write_lock", False):
+                write_lock.release()
+
+        event.listen(engine, "commit", _release)
+        event.listen(engine, "rollback", _release)
 
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url

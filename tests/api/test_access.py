@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,28 @@ class Case:
     project_scoped: bool = True
     body: Callable[[dict[str, str]], Any] | None = None
     raw: bytes | None = None
+    # for operations that cannot be repeated (approve, revoke): make a fresh target, add it to ctx
+    prepare: Callable[[World, dict[str, str]], dict[str, str]] | None = None
+
+
+def _fresh_deployment(world: World, ctx: dict[str, str]) -> dict[str, str]:
+    body = {
+        "name": "matrix",
+        "policy_checkpoint": {"id": ctx["policy"]},
+        "evaluations": [{"id": ctx["eval_hp"]}, {"id": ctx["eval_adv"]}],
+        "spec": {"justification": f"matrix {uuid.uuid4()}"},
+    }
+    record = world.admin.post(f"/v1/projects/{ctx['project']}/deployments", json=body).json()
+    return {"fresh_deployment": f"matrix/{record['version']}"}
+
+
+def _fresh_record(world: World, ctx: dict[str, str]) -> dict[str, str]:
+    body = {
+        "name": "to-revoke",
+        "target": {"id": ctx["policy"]},
+        "spec": {"type": "kl", "summary": {"u": str(uuid.uuid4())}},
+    }
+    return {"fresh_record": world.admin.post(f"/v1/projects/{ctx['project']}/evaluations", json=body).json()["id"]}
 
 
 def _policy_body(ctx: dict[str, str]) -> dict[str, Any]:
@@ -138,6 +161,85 @@ CASES = [
             ),
         )
     ],
+    *[
+        case
+        for collection, writers, body in (
+            ("base-models", frozenset({"trainer", "admin"}), lambda c: {"name": "b", "spec": {"files": c["files"]}}),
+            (
+                "reward-checkpoints",
+                frozenset({"trainer", "admin"}),
+                lambda c: {
+                    "name": "r",
+                    "datasets": [{"id": c["dataset"]}],
+                    "base_model": {"id": c["base"]},
+                    "spec": {"files": c["files"]},
+                },
+            ),
+            (
+                "policy-checkpoints",
+                frozenset({"trainer", "admin"}),
+                lambda c: {
+                    "name": "p",
+                    "algorithm": "rloo",
+                    "reward_checkpoint": {"id": c["reward"]},
+                    "reference_model": {"id": c["base"]},
+                    "spec": {"files": c["files"]},
+                },
+            ),
+            (
+                "evaluations",
+                frozenset({"trainer", "admin"}),
+                lambda c: {"name": "e", "target": {"id": c["policy"]}, "spec": {"type": "kl"}},
+            ),
+            (
+                "deployments",
+                frozenset({"trainer", "approver", "admin"}),
+                lambda c: {"name": "d", "policy_checkpoint": {"id": c["policy"]}, "spec": {"justification": "j"}},
+            ),
+        )
+        for case in (
+            Case(
+                "POST",
+                f"/v1/projects/{{project}}/{collection}",
+                lambda c, col=collection: f"/v1/projects/{c['project']}/{col}",
+                writers,
+                body=body,
+            ),
+            Case(
+                "GET",
+                f"/v1/projects/{{project}}/{collection}",
+                lambda c, col=collection: f"/v1/projects/{c['project']}/{col}",
+                VIEWERS,
+            ),
+            Case(
+                "GET",
+                f"/v1/projects/{{project}}/{collection}/{{name}}/{{version}}",
+                lambda c, col=collection: f"/v1/projects/{c['project']}/{col}/{c[col]}/latest",
+                VIEWERS,
+            ),
+        )
+    ],
+    *[
+        Case(
+            "POST",
+            f"/v1/projects/{{project}}/deployments/{{name}}/{{version}}/{verb}",
+            lambda c, verb=verb: f"/v1/projects/{c['project']}/deployments/{c['fresh_deployment']}/{verb}",
+            frozenset({"approver", "admin"}),
+            body=lambda c: {"note": "matrix"},
+            prepare=_fresh_deployment,
+        )
+        for verb in ("approve", "reject")
+    ],
+    Case(
+        "POST",
+        "/v1/records/{record_id}/revoke",
+        lambda c: f"/v1/records/{c['fresh_record']}/revoke",
+        frozenset({"approver", "admin"}),
+        body=lambda c: {"reason": "matrix"},
+        prepare=_fresh_record,
+    ),
+    Case("GET", "/v1/records/{record_id}/events", lambda c: f"/v1/records/{c['policy']}/events", VIEWERS),
+    Case("GET", "/v1/records/{record_id}/lineage", lambda c: f"/v1/records/{c['policy']}/lineage", VIEWERS),
     Case("GET", "/v1/records/{record_id}", lambda c: f"/v1/records/{c['record']}", VIEWERS),
     Case(
         "POST",
@@ -170,7 +272,9 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
     world.admin.post(f"/v1/projects/{project}/prompt-sets", json=prompt_set_body())
     batch = world.admin.post(f"/v1/projects/{project}/annotation-batches", json=batch_body(agreeing_items(6))).json()
     dataset = {"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}}
-    assert world.admin.post(f"/v1/projects/{project}/preference-datasets", json=dataset).status_code == 201
+    created = world.admin.post(f"/v1/projects/{project}/preference-datasets", json=dataset)
+    assert created.status_code == 201
+    dataset_id = created.json()["id"]
     waiver = {"name": "waive", "rule": "qc_gate_blocked", "covers": [{"id": batch["id"]}]}
     world.admin.post(f"/v1/projects/{project}/waivers", json={**waiver, "spec": {"reason": "set up for access tests"}})
     return {
@@ -183,6 +287,59 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
         "annotation-batches": batch["name"],
         "preference-datasets": "prefs",
         "waivers": "waive",
+        **_model_side(world, project, dataset_id),
+    }
+
+
+def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
+    data = b"matrix weights"
+    blob = world.admin.post("/v1/blobs", content=data).json()
+    files = [{"path": "model.bin", "digest": blob["digest"], "size": len(data)}]
+    url = f"/v1/projects/{project}"
+    base = world.admin.post(f"{url}/base-models", json={"name": "b", "spec": {"files": files}}).json()
+    reward = world.admin.post(
+        f"{url}/reward-checkpoints",
+        json={
+            "name": "r",
+            "datasets": [{"id": dataset_id}],
+            "base_model": {"id": base["id"]},
+            "spec": {"files": files},
+        },
+    ).json()
+    policy = world.admin.post(
+        f"{url}/policy-checkpoints",
+        json={
+            "name": "p",
+            "algorithm": "rloo",
+            "reward_checkpoint": {"id": reward["id"]},
+            "reference_model": {"id": base["id"]},
+            "spec": {"files": files},
+        },
+    ).json()
+    evals = {
+        kind: world.admin.post(
+            f"{url}/evaluations", json={"name": f"e-{kind}", "target": {"id": policy["id"]}, "spec": {"type": kind}}
+        ).json()["id"]
+        for kind in ("human_preference", "adversarial")
+    }
+    world.admin.post(f"{url}/evaluations", json={"name": "e", "target": {"id": policy["id"]}, "spec": {"type": "kl"}})
+    world.admin.post(
+        f"{url}/deployments",
+        json={"name": "d", "policy_checkpoint": {"id": policy["id"]}, "spec": {"justification": "j"}},
+    )
+    return {
+        "files": files,  # type: ignore[dict-item]
+        "dataset": dataset_id,
+        "base": base["id"],
+        "reward": reward["id"],
+        "policy": policy["id"],
+        "eval_hp": evals["human_preference"],
+        "eval_adv": evals["adversarial"],
+        "base-models": "b",
+        "reward-checkpoints": "r",
+        "policy-checkpoints": "p",
+        "evaluations": "e",
+        "deployments": "d",
     }
 
 
@@ -217,6 +374,8 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_no_token_is_401(world: World, ctx: dict[str, str], case: Case) -> None:
+    if case.prepare is not None:
+        ctx = {**ctx, **case.prepare(world, ctx)}
     response = world.client.request(case.method, case.path(ctx))
     assert response.status_code == 401
     if case.method != "HEAD":
@@ -229,6 +388,8 @@ def test_no_token_is_401(world: World, ctx: dict[str, str], case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_role_matrix(world: World, ctx: dict[str, str], case: Case, role: str) -> None:
     api = world.principal() if role == OUTSIDER else world.member(ctx["project"], role)
+    if case.prepare is not None:
+        ctx = {**ctx, **case.prepare(world, ctx)}
     response = _send(api, case, ctx)
     if role in case.allowed:
         assert response.status_code < 300, (role, response.status_code, response.text)
