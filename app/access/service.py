@@ -54,14 +54,14 @@ def authenticate(session: Session, authorization: str | None) -> Actor:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("send an Authorization: Bearer <token> header")
     token = authorization[7:].strip()
-    row = session.execute(repository.principal_by_token_hash(hash_token(token))).first()
+    row = session.execute(repository.PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise Unauthenticated("the bearer token is unknown or revoked")
     return Actor(id=row[0], name=row[1], is_global_admin=bool(row[2]))
 
 
 def project_access(session: Session, principal: Identity, name: str, allowed: frozenset[str]) -> ProjectAccess:
-    row = session.execute(repository.project_with_role(name, principal.id)).first()
+    row = session.execute(repository.PROJECT_WITH_ROLE, {"name": name, "principal_id": principal.id}).first()
     if row is None:
         raise NotFound(f"project {name!r} not found")
     project, role = row
@@ -80,12 +80,8 @@ def project_access(session: Session, principal: Identity, name: str, allowed: fr
 def can_view_project(session: Session, principal: Identity, project_id: str) -> bool:
     if principal.is_global_admin:
         return True
-    return (
-        session.execute(
-            select(Membership.role).where(Membership.project_id == project_id, Membership.principal_id == principal.id)
-        ).first()
-        is not None
-    )
+    params = {"project_id": project_id, "principal_id": principal.id}
+    return session.execute(repository.ROLE_IN_PROJECT, params).first() is not None
 
 
 def holds_any_role(session: Session, principal: Identity, allowed: frozenset[str]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,8 +14,9 @@ def by_id(record_id: str) -> Select[Record]:
     return select(Record).where(Record.id == record_id)
 
 
-def by_id_with_project(record_id: str) -> Select[Record, str]:
-    return select(Record, Project.name).join(Project, Project.id == Record.project_id).where(Record.id == record_id)
+RECORD_WITH_PROJECT_NAME: Select[Record, str] = (
+    select(Record, Project.name).join(Project, Project.id == Record.project_id).where(Record.id == bindparam("id"))
+)
 
 
 def at_version(project_id: str, kind: str, name: str, version: str) -> Select[Record]:

@@ -340,7 +340,7 @@ def list_page(
 
 def get_visible(session: Session, record_id: str) -> tuple[Record, str]:
     """A record by id with its project's name; visibility is checked by the caller."""
-    row = session.execute(repository.by_id_with_project(record_id)).first()
+    row = session.execute(repository.RECORD_WITH_PROJECT_NAME, {"id": record_id}).first()
     if row is None:
         raise NotFound(f"record {record_id} not found")
     return row[0], row[1]
