@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from functools import partial
 from pathlib import Path
@@ -82,9 +83,43 @@ def serve(
         migrations.upgrade(settings.database_url)
     application = create_app(settings)
     out.print(f"rlhf-registry serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    worker_process = None
     if not no_worker:
-        out.print("training workers are not part of this build yet (see README, status)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        worker_process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+        out.print(
+            f"one training worker started (pid {worker_process.pid}, broker {settings.broker_url.split('://')[0]})"
+        )
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if worker_process is not None:
+            worker_process.terminate()
+            try:
+                worker_process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker_process.kill()
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated queues")] = "runs",
+    concurrency: Annotated[int, typer.Option(help="runs at a time (one per GPU)")] = 1,
+) -> None:
+    """Start a Celery worker that executes training runs."""
+    from workers.celery_app import celery
+
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--pool=solo" if concurrency == 1 else "--pool=prefork",
+            "-Q",
+            queues,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
 
 
 @admin_app.command("create-token")
@@ -236,3 +271,7 @@ def audit_verify() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

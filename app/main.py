@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -22,7 +24,10 @@ from app.core.migrate import require_head
 from app.core.settings import Settings, get_settings
 from app.decisions.routes import router as decisions_router
 from app.records.routes import router as records_router
+from app.runs.reaper import Reaper
+from app.runs.routes import router as runs_router
 from app.state import AppState
+from app.uploads.routes import router as uploads_router
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
@@ -33,16 +38,25 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     configure_logging(settings.log_level)
     require_head(state.sessions.engine, settings.database_url)
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        reaper = Reaper(state)
+        reaper.start()
+        yield
+        reaper.stop()
+
     app = FastAPI(
         title="rlhf-registry",
         version="0.1.0",
         description="Governance and artifact registry for RLHF workflows.",
+        lifespan=lifespan,
     )
     app.state.registry = state
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for router in (access_router, records_router, decisions_router, blobs_router, audit_router):
+    routers = (access_router, records_router, decisions_router, runs_router, uploads_router, blobs_router, audit_router)
+    for router in routers:
         app.include_router(router)
     _add_operational_routes(app)
     return app

@@ -5,6 +5,8 @@ from app.audit.models import AuditEvent, AuditHead
 from app.blobs.models import Blob, BlobUploader
 from app.core.db import Base
 from app.records.models import Record, RecordBlob, RecordEdge, RecordEvent, RecordSeries
+from app.runs.models import Run, RunEvent
+from app.uploads.models import BlobUploadSession
 
 __all__ = [
     "ApiToken",
@@ -12,6 +14,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Blob",
+    "BlobUploadSession",
     "BlobUploader",
     "Membership",
     "Principal",
@@ -21,4 +24,6 @@ __all__ = [
     "RecordEdge",
     "RecordEvent",
     "RecordSeries",
+    "Run",
+    "RunEvent",
 ]

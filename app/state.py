@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.audit.service import AuditLog
 from app.core.blobs import BlobStore
@@ -11,6 +11,8 @@ from app.core.db import SessionFactory, make_engine
 from app.core.settings import Settings
 from app.core.signing import SigningKey, load_signing_key
 from app.core.uow import UnitOfWork
+from app.runs.queue import CeleryDispatcher
+from app.runs.service import Dispatcher
 
 
 @dataclass
@@ -20,6 +22,11 @@ class AppState:
     blobs: BlobStore
     audit: AuditLog
     signing_key: SigningKey
+    dispatcher: Dispatcher = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.dispatcher is None:
+            self.dispatcher = CeleryDispatcher(self.settings)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:

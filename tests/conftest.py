@@ -66,12 +66,23 @@ def make_settings(stack: str, tmp: Path, request: pytest.FixtureRequest) -> Sett
     return Settings(**values)
 
 
+class RecordingDispatcher:
+    """Stands in for the Celery dispatcher where a test checks what was sent, not what a worker does."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, run_id: str) -> None:
+        self.sent.append(run_id)
+
+
 @pytest.fixture(scope="session", params=STACKS)
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppState]:
     """A migrated database and a blob store; one per stack for the whole run."""
     settings = make_settings(request.param, tmp_path_factory.mktemp(request.param), request)
     migrate.upgrade(settings.database_url)
     state = AppState.build(settings)
+    state.dispatcher = RecordingDispatcher()
     yield state
     state.sessions.engine.dispose()
 

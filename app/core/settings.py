@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     metrics_require_admin: bool = False
     log_level: str = "INFO"
     db_pool_size: int = 10
+    run_max_attempts: int = 1
+    run_lease_seconds: float = 60.0
+    reaper_interval_seconds: float = 15.0
+    worker_id: str = ""
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

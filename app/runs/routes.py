@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from app.access import service as access_service
+from app.api.deps import PrincipalDep, StateDep, UowDep
+from app.records.routes import decode_cursor, encode_cursor
+from app.runs import service
+
+router = APIRouter(prefix="/v1/projects/{project}/runs", tags=["runs"])
+TRAINERS = frozenset({"trainer"})
+VIEW = frozenset({"viewer"})
+
+
+@router.post("", status_code=202)
+def create_run(
+    project: str, body: Annotated[dict[str, Any], Body()], uow: UowDep, principal: PrincipalDep, state: StateDep
+) -> dict[str, Any]:
+    access = access_service.project_access(uow.session, principal, project, TRAINERS)
+    run = service.create_run(
+        uow,
+        project_id=access.project.id,
+        project_name=project,
+        actor=principal.name,
+        body=body,
+        dispatcher=state.dispatcher,
+        max_attempts=state.settings.run_max_attempts,
+    )
+    return service.run_to_dict(run)
+
+
+@router.get("")
+def list_runs(
+    project: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    access = access_service.project_access(uow.session, principal, project, VIEW)
+    rows, last = service.list_runs(uow.session, access.project.id, after_id=decode_cursor(cursor), limit=limit)
+    return {"items": [service.run_to_dict(r) for r in rows], "next_cursor": encode_cursor(last)}
+
+
+@router.get("/{run_id}")
+def get_run(project: str, run_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
+    access = access_service.project_access(uow.session, principal, project, VIEW)
+    return service.run_to_dict(service.get_run(uow.session, access.project.id, run_id))
+
+
+@router.post("/{run_id}/cancel")
+def cancel_run(project: str, run_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
+    access = access_service.project_access(uow.session, principal, project, TRAINERS)
+    run = service.get_run(uow.session, access.project.id, run_id)
+    return service.run_to_dict(service.cancel(uow, run, principal.name, project))
+
+
+@router.get("/{run_id}/events")
+def run_events(
+    project: str,
+    run_id: str,
+    uow: UowDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> dict[str, Any]:
+    access = access_service.project_access(uow.session, principal, project, VIEW)
+    service.get_run(uow.session, access.project.id, run_id)
+    events = service.events_after(uow.session, run_id, after, limit)
+    items = [
+        {"seq": e.seq, "at": e.at.isoformat().replace("+00:00", "Z"), "type": e.type, "data": e.data} for e in events
+    ]
+    return {"items": items, "next_cursor": str(items[-1]["seq"]) if len(items) == limit else None}

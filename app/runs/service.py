@@ -1,0 +1,285 @@
+"""Runs: validated against every rule before anything is queued, recorded, then sent after the commit."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.blobs.models import Blob
+from app.core.db import utcnow
+from app.core.digests import is_digest
+from app.core.errors import (
+    BlobMissing,
+    CriteriaIncompatible,
+    MissingReference,
+    NotFound,
+    Quarantined,
+    RunNotCancellable,
+    ValidationFailed,
+)
+from app.core.uow import UnitOfWork
+from app.lineage.service import quarantined_among
+from app.records.models import Record
+from app.records.service import resolve_ref
+from app.runs.models import Run, RunEvent
+
+FINAL = ("succeeded", "failed", "cancelled")
+KNOWN_PARAMS = {
+    "max_steps", "learning_rate", "per_device_batch_size", "max_length", "seed", "beta", "kl_coefficient",
+    "num_generations", "max_completion_length", "checkpoint_every",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InputRule:
+    role: str
+    kinds: tuple[str, ...]
+
+
+# What each run kind trains on (DESIGN.md, Training runs).
+INPUTS: dict[str, tuple[InputRule, ...]] = {
+    "reward_model": (InputRule("dataset", ("preference_dataset",)), InputRule("base_model", ("base_model",))),
+    "dpo": (
+        InputRule("dataset", ("preference_dataset",)),
+        InputRule("base_model", ("base_model", "policy_checkpoint")),
+    ),
+    "rloo": (
+        InputRule("dataset", ("preference_dataset",)),
+        InputRule("base_model", ("base_model", "policy_checkpoint")),
+        InputRule("reward_checkpoint", ("reward_checkpoint",)),
+    ),
+    "score": (InputRule("reward_checkpoint", ("reward_checkpoint",)),),
+}
+INPUTS["grpo"] = INPUTS["rloo"]
+INPUTS["ppo"] = INPUTS["rloo"]
+
+
+class Dispatcher(Protocol):
+    def send(self, run_id: str) -> None: ...
+
+
+def validate_params(kind: str, params: Any) -> dict[str, Any]:
+    """Our documented keys everywhere; the rest checked against the TRL config of the kind where the
+    training extra is installed (`workers.trainers`), so a typo is refused before anything is queued."""
+    if not isinstance(params, dict):
+        raise ValidationFailed("params must be an object", errors=[{"loc": ["body", "params"], "msg": "not an object"}])
+    try:
+        trainers = importlib.import_module("workers.trainers.spec")
+    except ImportError:
+        unknown = sorted(set(params) - KNOWN_PARAMS)
+        if unknown:
+            raise ValidationFailed(
+                f"unknown params {unknown} (this server has no training extra to check TRL's config)",
+                errors=[{"loc": ["body", "params", k], "msg": "unknown"} for k in unknown],
+            ) from None
+        return dict(params)
+    checked: dict[str, Any] = trainers.validate_params(kind, params)
+    return checked
+
+
+def _criteria_line(record: Record) -> tuple[str, int] | None:
+    criteria = record.derived.get("criteria") or {}
+    if "major" in criteria:
+        return criteria["name"], int(criteria["major"])
+    versions = criteria.get("versions") or []
+    if versions:
+        return criteria["name"], max(int(v.split(".")[0]) for v in versions)
+    return None
+
+
+def _resolve_inputs(session: Session, project_id: str, kind: str, inputs: Any) -> dict[str, Record]:
+    if not isinstance(inputs, dict):
+        raise ValidationFailed("inputs must be an object", errors=[{"loc": ["body", "inputs"], "msg": "not an object"}])
+    rules = INPUTS[kind]
+    allowed = {r.role for r in rules} | {"outputs_blob"}
+    unknown = sorted(set(inputs) - allowed)
+    if unknown:
+        raise ValidationFailed(
+            f"a {kind} run takes inputs {sorted(allowed)}; unknown: {unknown}",
+            errors=[{"loc": ["body", "inputs", k], "msg": "unknown input"} for k in unknown],
+        )
+    resolved = {}
+    for rule in rules:
+        if rule.role not in inputs:
+            raise MissingReference(
+                f"a {kind} run needs inputs.{rule.role} ({' or '.join(rule.kinds)})",
+                errors=[{"loc": ["body", "inputs", rule.role], "msg": "required"}],
+            )
+        resolved[rule.role] = resolve_ref(
+            session, project_id, rule.kinds, inputs[rule.role], ["body", "inputs", rule.role]
+        )
+    return resolved
+
+
+def _check_rules(session: Session, kind: str, resolved: dict[str, Record], inputs: dict[str, Any]) -> None:
+    bad = quarantined_among(session, {r.id for r in resolved.values()})
+    if bad:
+        raise Quarantined(
+            "revoked upstream, so it cannot enter a run: "
+            + ", ".join(f"{r.kind} {r.name} v{r.version}" for r in resolved.values() if r.id in bad),
+            extra={"records": sorted(bad)},
+        )
+    dataset, reward = resolved.get("dataset"), resolved.get("reward_checkpoint")
+    if dataset is not None and reward is not None:
+        lines = {_criteria_line(dataset), _criteria_line(reward)} - {None}
+        if len(lines) > 1:
+            raise CriteriaIncompatible(
+                f"dataset {dataset.name} v{dataset.version} and reward checkpoint {reward.name} v{reward.version} "
+                "follow different criteria MAJOR versions",
+                extra={"criteria": sorted(str(x) for x in lines)},
+            )
+    if kind == "score":
+        digest = inputs.get("outputs_blob")
+        if not isinstance(digest, str) or not is_digest(digest):
+            raise ValidationFailed(
+                "a score run needs inputs.outputs_blob: the digest of a JSONL of {prompt, response}",
+                errors=[{"loc": ["body", "inputs", "outputs_blob"], "msg": "required digest"}],
+            )
+        if session.get(Blob, digest) is None:
+            raise BlobMissing(
+                f"{digest} is not uploaded", errors=[{"loc": ["body", "inputs", "outputs_blob"], "msg": "missing"}]
+            )
+
+
+def add_event(session: Session, run: Run, type_: str, data: dict[str, Any]) -> RunEvent:
+    run.last_seq += 1
+    event = RunEvent(run_id=run.id, seq=run.last_seq, type=type_, data=data, at=utcnow())
+    session.add(event)
+    return event
+
+
+def create_run(
+    uow: UnitOfWork,
+    *,
+    project_id: str,
+    project_name: str,
+    actor: str,
+    body: Any,
+    dispatcher: Dispatcher,
+    max_attempts: int,
+) -> Run:
+    session = uow.session
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    kind = body.get("kind")
+    if kind not in INPUTS:
+        raise ValidationFailed(
+            f"kind must be one of {sorted(INPUTS)}", errors=[{"loc": ["body", "kind"], "msg": "unknown kind"}]
+        )
+    inputs = body.get("inputs") or {}
+    params = validate_params(kind, body.get("params") or {})
+    resolved = _resolve_inputs(session, project_id, kind, inputs)
+    _check_rules(session, kind, resolved, inputs)
+    output_name = body.get("output_name") or f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
+    if not isinstance(output_name, str) or "/" in output_name or len(output_name) > 200:
+        raise ValidationFailed(
+            "output_name must be a name without '/'", errors=[{"loc": ["body", "output_name"], "msg": "bad"}]
+        )
+    pinned: dict[str, Any] = {
+        role: {"id": r.id, "kind": r.kind, "name": r.name, "version": r.version, "digest": r.digest}
+        for role, r in resolved.items()
+    }
+    if "outputs_blob" in inputs:
+        pinned["outputs_blob"] = inputs["outputs_blob"]
+    run = Run(
+        project_id=project_id,
+        kind=kind,
+        status="queued",
+        inputs=pinned,
+        params=params,
+        output_name=output_name,
+        outputs=[],
+        created_by=actor,
+        max_attempts=max_attempts,
+        attempt=0,
+        last_seq=0,
+    )
+    session.add(run)
+    session.flush()
+    add_event(session, run, "status", {"status": "queued"})
+    uow.audit(
+        actor=actor,
+        action="run.created",
+        target=f"run:{run.id}",
+        project=project_name,
+        payload={"kind": kind, "inputs": pinned, "params": params},
+    )
+    uow.after_commit(lambda: dispatcher.send(run.id))
+    return run
+
+
+def get_run(session: Session, project_id: str, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None or run.project_id != project_id:
+        raise NotFound(f"run {run_id} not found")
+    return run
+
+
+def list_runs(session: Session, project_id: str, *, after_id: str | None, limit: int) -> tuple[list[Run], str | None]:
+    stmt = select(Run).where(Run.project_id == project_id).order_by(Run.id).limit(limit + 1)
+    if after_id:
+        stmt = stmt.where(Run.id > after_id)
+    rows = list(session.scalars(stmt))
+    return (rows[:limit], rows[limit - 1].id) if len(rows) > limit else (rows, None)
+
+
+def events_after(session: Session, run_id: str, after: int, limit: int) -> list[RunEvent]:
+    stmt = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after).order_by(RunEvent.seq).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def cancel(uow: UnitOfWork, run: Run, actor: str, project_name: str) -> Run:
+    """A queued run is cancelled at once; a running one is asked to stop at its next step."""
+    locked = uow.session.execute(select(Run).where(Run.id == run.id).with_for_update()).scalar_one()
+    if locked.status in FINAL:
+        raise RunNotCancellable(f"run {run.id} already ended ({locked.status})")
+    if locked.status == "queued":
+        finish(uow.session, locked, "cancelled", None)
+    else:
+        locked.cancel_requested = True
+        add_event(uow.session, locked, "log", {"message": f"cancellation requested by {actor}"})
+    uow.audit(
+        actor=actor,
+        action="run.cancel_requested",
+        target=f"run:{run.id}",
+        project=project_name,
+        payload={"status": locked.status},
+    )
+    return locked
+
+
+def finish(session: Session, run: Run, status: str, error: dict[str, Any] | None) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = utcnow()
+    run.lease_owner = None
+    run.lease_expires_at = None
+    add_event(session, run, "status", {"status": status, **({"error": error} if error else {})})
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    def stamp(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "inputs": run.inputs,
+        "params": run.params,
+        "output_name": run.output_name,
+        "outputs": run.outputs,
+        "error": run.error,
+        "created_by": run.created_by,
+        "created_at": stamp(run.created_at),
+        "started_at": stamp(run.started_at),
+        "finished_at": stamp(run.finished_at),
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "config": run.config,
+    }

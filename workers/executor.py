@@ -1,0 +1,261 @@
+"""Execute one run on this worker: claim it under a lease, download its inputs by digest (verified),
+train with TRL, register what it produced with lineage, and record the outcome. Checkpoints are
+registered only once their folder is complete and uploaded, each in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import traceback
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from app.core.errors import AppError
+from app.kinds.prompt_set import prompts_of
+from app.lineage.service import load_graph
+from app.records.models import Record
+from app.runs import leases
+from app.runs.models import Run
+from app.runs.service import add_event, finish
+from app.state import AppState
+from workers import outputs
+
+log = logging.getLogger("rlhf_registry.worker")
+
+
+class InputCorrupted(AppError):
+    status = 409
+    code = "digest_mismatch"
+    title = "Input does not match its digest"
+
+
+class Heartbeat(threading.Thread):
+    """Renews the run's lease every third of its length; notes cancellation and a lost lease."""
+
+    def __init__(self, state: AppState, run_id: str, worker: str) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{run_id[:8]}")
+        self.state, self.run_id, self.worker = state, run_id, worker
+        self.lease_s = state.settings.run_lease_seconds
+        self.stopped = threading.Event()
+        self.cancel_requested = False
+        self.lost = False
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.lease_s / 3):
+            try:
+                ours, cancel = leases.renew(self.state, self.run_id, self.worker, self.lease_s)
+            except Exception:
+                log.exception("lease renewal failed")
+                continue
+            self.lost = not ours
+            self.cancel_requested = cancel
+            if self.lost:
+                return
+
+    def should_stop(self) -> bool:
+        return self.cancel_requested or self.lost
+
+
+def _event(state: AppState, run_id: str, type_: str, data: dict[str, Any]) -> None:
+    uow = state.unit_of_work(request_id=f"run:{run_id}")
+    try:
+        run = uow.session.get(Run, run_id, with_for_update=True)
+        assert run is not None
+        add_event(uow.session, run, type_, data)
+        uow.commit()
+    finally:
+        uow.close()
+
+
+def download(state: AppState, digest: str, dest: Path) -> None:
+    """Copy a blob to `dest`, refusing it unless its bytes hash to `digest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    with dest.open("wb") as fh:
+        for chunk in state.blobs.iter_bytes(digest):
+            hasher.update(chunk)
+            fh.write(chunk)
+    if "sha256:" + hasher.hexdigest() != digest:
+        raise InputCorrupted(f"the stored bytes of {digest} do not hash to it; the input was not used")
+
+
+def _folder(state: AppState, record: Record, dest: Path) -> Path:
+    for entry in record.spec.get("files") or []:
+        download(state, entry["digest"], dest / entry["path"])
+    return dest
+
+
+def _adversarial_prompts(state: AppState, dataset: Record) -> list[str]:
+    with state.sessions.read() as session:
+        graph, reached = load_graph(session, [dataset.id], "upstream")
+        prompt_sets = [graph.nodes[i] for i in reached if graph.nodes[i].kind == "prompt_set"]
+        texts: list[str] = []
+        for prompt_set in prompt_sets:
+            table = prompts_of(prompt_set, state.blobs)
+            texts += [
+                t
+                for t, s in zip(table["text"].to_pylist(), table["source"].to_pylist(), strict=True)
+                if s == "adversarial"
+            ]
+    return texts
+
+
+def _inputs(state: AppState, run: Run) -> dict[str, Record]:
+    with state.sessions.read() as session:
+        return {
+            role: session.get(Record, ref["id"])  # type: ignore[misc]
+            for role, ref in run.inputs.items()
+            if isinstance(ref, dict)
+        }
+
+
+def execute(state: AppState, run_id: str, worker: str) -> None:
+    run = leases.claim(state, run_id, worker, state.settings.run_lease_seconds)
+    if run is None:
+        log.info("run %s is not queued any more; skipped", run_id)
+        return
+    heartbeat = Heartbeat(state, run_id, worker)
+    heartbeat.start()
+    try:
+        with TemporaryDirectory(prefix=f"run-{run_id[:8]}-") as tmp:
+            status = _train_and_register(state, run, Path(tmp), heartbeat)
+        _end(state, run_id, worker, status, None)
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        code = exc.code if isinstance(exc, AppError) else "training_failed"
+        detail = exc.detail if isinstance(exc, AppError) else f"{exc.__class__.__name__}: {exc}"
+        _end(
+            state,
+            run_id,
+            worker,
+            "failed",
+            {"code": code, "detail": detail[:2000], "trace": traceback.format_exc()[-4000:]},
+        )
+    finally:
+        heartbeat.stopped.set()
+
+
+def _end(state: AppState, run_id: str, worker: str, status: str, error: dict[str, Any] | None) -> None:
+    uow = state.unit_of_work(request_id=f"run:{run_id}")
+    try:
+        run = uow.session.get(Run, run_id, with_for_update=True)
+        assert run is not None
+        if run.lease_owner != worker or run.status != "running":
+            uow.rollback()  # the lease was lost: the reaper decided this run's fate already
+            return
+        finish(uow.session, run, status, error)
+        uow.audit(
+            actor=run.created_by,
+            action=f"run.{status}",
+            target=f"run:{run.id}",
+            project=None,
+            payload={"outputs": run.outputs, "error": error},
+        )
+        uow.commit()
+    finally:
+        uow.close()
+
+
+def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbeat) -> str:
+    from workers.trainers import dispatch as trainers  # the training stack loads only where runs execute
+    from workers.trainers.spec import TrainJob
+
+    inputs = _inputs(state, run)
+    dataset = inputs.get("dataset")
+    dataset_path = None
+    if dataset is not None:
+        dataset_path = tmp / "dataset.parquet"
+        download(state, dataset.derived["files"][0]["digest"], dataset_path)
+    base = inputs.get("base_model")
+    reward = inputs.get("reward_checkpoint")
+    outputs_path = None
+    if run.kind == "score":
+        outputs_path = tmp / "outputs.jsonl"
+        download(state, run.inputs["outputs_blob"], outputs_path)
+
+    def on_metrics(step: int, metrics: dict[str, Any]) -> None:
+        _event(state, run.id, "metrics", {"step": step, **metrics})
+
+    def on_checkpoint(step: int, folder: Path, metrics: dict[str, Any]) -> None:
+        _register_policy(state, run, inputs, folder, step, metrics, key=f"step-{step}")
+
+    job = TrainJob(
+        kind=run.kind,
+        params=run.params,
+        output_dir=tmp / "output",
+        dataset_path=dataset_path,
+        base_model_dir=_folder(state, base, tmp / "base") if base is not None else None,
+        reward_model_dir=_folder(state, reward, tmp / "reward") if reward is not None else None,
+        adversarial_prompts=_adversarial_prompts(state, dataset) if dataset is not None else [],
+        outputs_path=outputs_path,
+        on_metrics=on_metrics,
+        on_checkpoint=on_checkpoint,
+        should_stop=heartbeat.should_stop,
+    )
+    result = trainers.run(job)
+    if heartbeat.lost:
+        return "failed"
+    provenance = {"config": result.config, "library_versions": result.library_versions, "run_id": run.id}
+    if run.kind == "reward_model":
+        assert dataset is not None and base is not None and result.output_dir is not None
+        body = {
+            "name": run.output_name,
+            "datasets": [{"id": dataset.id}],
+            "base_model": {"id": base.id},
+            "spec": {
+                "hyperparameters": run.params,
+                "run_id": run.id,
+                "metrics": result.metrics,
+                "metadata": provenance,
+            },
+        }
+        outputs.register_output(
+            state, run, "reward_checkpoint", body, outputs.upload_folder(state, result.output_dir), "final"
+        )
+    elif run.kind == "score":
+        assert reward is not None and result.output_dir is not None
+        evidence = outputs.upload_folder(state, result.output_dir)
+        body = {
+            "name": run.output_name,
+            "target": {"id": reward.id},
+            "spec": {
+                "type": "reward_score",
+                "summary": result.metrics,
+                "evaluators": [f"run:{run.id}"],
+                "evidence_blob": next(i.digest for p, i in evidence if p == "scores.jsonl"),
+                "metadata": provenance,
+            },
+        }
+        outputs.register_output(state, run, "evaluation", body, [], "final")
+    elif result.output_dir is not None:
+        step = int(result.metrics.get("step", run.params.get("max_steps", 0)))
+        _register_policy(state, run, inputs, result.output_dir, step, {**result.metrics, **provenance}, key="final")
+    return "cancelled" if heartbeat.cancel_requested else "succeeded"
+
+
+def _register_policy(
+    state: AppState, run: Run, inputs: dict[str, Record], folder: Path, step: int, metrics: dict[str, Any], key: str
+) -> None:
+    base, dataset, reward = inputs["base_model"], inputs.get("dataset"), inputs.get("reward_checkpoint")
+    kl = run.params.get("beta") if run.kind == "dpo" else run.params.get("kl_coefficient")
+    body: dict[str, Any] = {
+        "name": run.output_name,
+        "algorithm": run.kind,
+        "reference_model": {"id": base.id},
+        "spec": {
+            "step": step,
+            "kl_coefficient": kl,
+            "hyperparameters": run.params,
+            "run_id": run.id,
+            "metrics": metrics,
+        },
+    }
+    if run.kind == "dpo":
+        assert dataset is not None
+        body["dataset"] = {"id": dataset.id}
+    else:
+        assert reward is not None
+        body["reward_checkpoint"] = {"id": reward.id}
+    outputs.register_output(state, run, "policy_checkpoint", body, outputs.upload_folder(state, folder), key)
