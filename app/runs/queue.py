@@ -24,8 +24,11 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": 12 * 3600},
     )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # belt and braces: with acks on receipt nothing is unacked long, but a long visibility timeout
+        # keeps Redis from redelivering should that ever change
+        app.conf.broker_transport_options = {"visibility_timeout": 12 * 3600}
     return app
 
 
