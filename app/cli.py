@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from app import cli_data, cli_lineage
+from app import cli_data, cli_lineage, cli_models, cli_runs
 from app.client import ApiError, RegistryClient
 
 app = typer.Typer(
@@ -37,6 +37,8 @@ app.add_typer(cli_data.batches_app, name="batches")
 app.add_typer(cli_data.datasets_app, name="datasets")
 app.command("import")(cli_data.import_export)
 app.command("trace")(cli_lineage.trace)
+app.add_typer(cli_runs.runs_app, name="runs")
+app.add_typer(cli_models.models_app, name="models")
 app.command("revoke")(cli_lineage.revoke)
 app.add_typer(cli_lineage.deployments_app, name="deployments")
 

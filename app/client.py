@@ -161,6 +161,22 @@ class RegistryClient:
     def events(self, record_id: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v1/records/{record_id}/events")["items"])
 
+    def start_run(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/projects/{project}/runs", json=body)
+        return result
+
+    def run(self, project: str, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/projects/{project}/runs/{run_id}")
+        return result
+
+    def run_events(self, project: str, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        page = self._call("GET", f"/v1/projects/{project}/runs/{run_id}/events", params={"after": after})
+        return list(page["items"])
+
+    def cancel_run(self, project: str, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/projects/{project}/runs/{run_id}/cancel")
+        return result
+
     def audit(self, **params: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/audit", params=params)
         return result

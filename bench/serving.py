@@ -5,6 +5,7 @@ Loopback only; the process is stopped (terminate, wait, kill) when the context e
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 @contextmanager
-def serve(data_dir: Path, *, startup_timeout_s: float = 60.0) -> Iterator[Served]:
+def serve(data_dir: Path, *, startup_timeout_s: float = 60.0, worker: bool = False) -> Iterator[Served]:
+    """`worker=True` also starts the embedded training worker, as `make run` does."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLHF_REGISTRY_")}
     env["RLHF_REGISTRY_DATA_DIR"] = str(data_dir)
@@ -83,9 +85,10 @@ def serve(data_dir: Path, *, startup_timeout_s: float = 60.0) -> Iterator[Served
             token = result.stdout.strip().splitlines()[-1]
             yield Served(url, token, {**env, "RLHF_REGISTRY_URL": url, "RLHF_REGISTRY_TOKEN": token}, process)
         finally:
-            process.terminate()
+            # the whole process group: serve and the worker it started
+            os.killpg(process.pid, signal.SIGTERM)
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

@@ -159,7 +159,7 @@ def _end(state: AppState, run_id: str, worker: str, status: str, error: dict[str
 
 
 def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbeat) -> str:
-    from workers.trainers import dispatch as trainers  # the training stack loads only where runs execute
+    from workers.trainers.dispatch import run as train  # the training stack loads only where runs execute
     from workers.trainers.spec import TrainJob
 
     inputs = _inputs(state, run)
@@ -194,7 +194,7 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
         on_checkpoint=on_checkpoint,
         should_stop=heartbeat.should_stop,
     )
-    result = trainers.run(job)
+    result = train(job)
     if heartbeat.lost:
         return "failed"
     provenance = {"config": result.config, "library_versions": result.library_versions, "run_id": run.id}

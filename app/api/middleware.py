@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -18,7 +19,9 @@ log = logging.getLogger("rlhf_registry.access")
 REQUESTS = Counter("rlhf_registry_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("rlhf_registry_request_seconds", "HTTP request latency", ["method", "route"])
 
-STREAMED_PREFIXES = ("/v1/blobs",)
+# Raw bodies streamed to the blob store, with limits of their own: `POST /v1/blobs` and the parts of a
+# large upload. Every other body (the JSON of `POST /v1/blobs/uploads` included) is bounded here.
+STREAMED_PATHS = re.compile(r"^/v1/blobs(/uploads/[^/]+/parts/[^/]+)?$")
 
 
 class RequestContextMiddleware:
@@ -108,7 +111,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(STREAMED_PREFIXES):
+        if scope["type"] != "http" or STREAMED_PATHS.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")

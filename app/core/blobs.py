@@ -2,22 +2,31 @@
 
 A blob is written through a `BlobWriter` that hashes while it writes; the object appears under its
 digest key only once it is complete and its digest verified, so a reader never sees a partial object.
+
+Large blobs can also arrive as a multipart upload whose parts are sent separately (on S3 straight to
+the store through presigned URLs) and in any order: `start_multipart` opens one in the store's temporary
+area, `part_writer` / `part_url` receive parts, `stored_parts` says which are there, and
+`complete_multipart` assembles them, hashes the whole and moves it under its digest key only if the
+hash is the one declared; otherwise it removes everything and raises `DigestMismatch`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from app.core.digests import hex_of, is_digest
-from app.core.errors import DigestMismatch, ValidationFailed
+from app.core.errors import DigestMismatch, NotFound, ValidationFailed
 
 CHUNK = 1024 * 1024
+Backend = Literal["filesystem", "s3"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,28 @@ class BlobWriter(Protocol):
     def abort(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class MultipartUpload:
+    """A multipart upload open in a store: `key` names its temporary state (an S3 key, a folder), and
+    `upload_id` is the store's own id for it (S3's UploadId; empty on the filesystem)."""
+
+    key: str
+    upload_id: str = ""
+
+
+class PartWriter(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> int:
+        """Store the part (replacing an earlier copy of it) and return its size; it is listed only now."""
+        ...
+
+    def abort(self) -> None: ...
+
+
 class BlobStore(Protocol):
+    backend: Backend
+
     def writer(self) -> BlobWriter: ...
 
     def exists(self, digest: str) -> bool: ...
@@ -49,6 +79,33 @@ class BlobStore(Protocol):
 
     def check(self) -> None:
         """Raise if the store cannot be reached (used by /readyz)."""
+        ...
+
+    def start_multipart(self) -> MultipartUpload: ...
+
+    def part_url(self, upload: MultipartUpload, number: int, expires_s: int) -> str | None:
+        """A URL the client may PUT part `number` to directly, or None if parts go through the API."""
+        ...
+
+    def part_writer(self, upload: MultipartUpload, number: int) -> PartWriter:
+        """Raise `NotFound` if the upload is gone."""
+        ...
+
+    def stored_parts(self, upload: MultipartUpload, part_sizes: Sequence[int]) -> set[int] | None:
+        """The numbers of the planned parts (1..len(part_sizes)) the store holds at their planned size;
+        None once the upload is gone."""
+        ...
+
+    def complete_multipart(self, upload: MultipartUpload, part_sizes: Sequence[int], expected_digest: str) -> BlobInfo:
+        """Assemble parts 1..len(part_sizes), hash them and store the blob under `expected_digest`.
+
+        Missing or wrongly sized parts raise `ValidationFailed` and leave the upload open. Otherwise the
+        upload is consumed: a hash other than `expected_digest` raises `DigestMismatch`, leaving nothing.
+        """
+        ...
+
+    def abort_multipart(self, upload: MultipartUpload) -> None:
+        """Drop the upload and its parts; a no-op if it is already gone."""
         ...
 
 
@@ -72,11 +129,29 @@ def read_bytes(store: BlobStore, digest: str) -> bytes:
     return b"".join(store.iter_bytes(digest))
 
 
-def mismatch(expected: str, actual: str) -> DigestMismatch:
+def mismatch(
+    expected: str, actual: str, *, what: str = "the body", claim: str = "X-Content-SHA256 says"
+) -> DigestMismatch:
     return DigestMismatch(
-        f"the body hashes to {actual}, not {expected} as X-Content-SHA256 says; nothing was stored",
+        f"{what} hashes to {actual}, not {expected} as {claim}; nothing was stored",
         extra={"expected": expected, "actual": actual},
     )
+
+
+def parts_mismatch(part_sizes: Sequence[int], stored: set[int]) -> ValidationFailed | None:
+    """The error naming every part that is missing or not of its planned size, if any."""
+    bad = [n for n in range(1, len(part_sizes) + 1) if n not in stored]
+    if not bad:
+        return None
+    return ValidationFailed(
+        f"{len(bad)} part(s) are missing or not of their planned size; upload them, then complete again",
+        errors=[{"loc": ["parts", n], "msg": f"no part of {part_sizes[n - 1]} bytes"} for n in bad[:100]],
+        extra={"missing_parts": bad},
+    )
+
+
+def upload_mismatch(expected: str, actual: str) -> DigestMismatch:
+    return mismatch(expected, actual, what="the uploaded parts", claim="the upload session declares")
 
 
 class _FilesystemWriter:
@@ -117,7 +192,40 @@ class _FilesystemWriter:
         self._tmp.unlink(missing_ok=True)
 
 
+class _FilesystemPartWriter:
+    def __init__(self, final: Path) -> None:
+        self._final = final
+        fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
+        self._file = os.fdopen(fd, "wb")
+        self._tmp = Path(name)
+        self._size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._size += len(chunk)
+
+    def commit(self) -> int:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self._final)
+        return self._size
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+PART_PREFIX = "part-"
+
+
 class FilesystemBlobStore:
+    """Blobs at `<root>/sha256/<hex[:2]>/<hex[2:4]>/<hex>`; temporary files and the folders of open
+    multipart uploads (one file per part) under `<root>/tmp`."""
+
+    backend: Backend = "filesystem"
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp_dir = root / "tmp"
@@ -150,3 +258,64 @@ class FilesystemBlobStore:
         probe = self.tmp_dir / ".ready"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+    # -- multipart -------------------------------------------------------------------------------
+
+    def _upload_dir(self, upload: MultipartUpload) -> Path:
+        if not upload.key.startswith("multipart-") or not upload.key[10:].isalnum():
+            raise ValueError(f"{upload.key!r} is not a multipart upload of this store")
+        return self.tmp_dir / upload.key
+
+    def _part_path(self, upload: MultipartUpload, number: int) -> Path:
+        return self._upload_dir(upload) / f"{PART_PREFIX}{number:05d}"
+
+    def start_multipart(self) -> MultipartUpload:
+        upload = MultipartUpload(f"multipart-{uuid.uuid4().hex}")
+        self._upload_dir(upload).mkdir()
+        return upload
+
+    def part_url(self, upload: MultipartUpload, number: int, expires_s: int) -> str | None:
+        return None
+
+    def part_writer(self, upload: MultipartUpload, number: int) -> PartWriter:
+        path = self._part_path(upload, number)
+        if not path.parent.is_dir():
+            raise NotFound("this multipart upload is gone (completed, aborted or expired)")
+        return _FilesystemPartWriter(path)
+
+    def stored_parts(self, upload: MultipartUpload, part_sizes: Sequence[int]) -> set[int] | None:
+        try:
+            entries = list(os.scandir(self._upload_dir(upload)))
+        except FileNotFoundError:
+            return None
+        sizes = {e.name: e.stat().st_size for e in entries if e.name.startswith(PART_PREFIX)}
+        return {n for n, size in enumerate(part_sizes, 1) if sizes.get(f"{PART_PREFIX}{n:05d}") == size}
+
+    def complete_multipart(self, upload: MultipartUpload, part_sizes: Sequence[int], expected_digest: str) -> BlobInfo:
+        check_expected(expected_digest)
+        stored = self.stored_parts(upload, part_sizes)
+        if stored is None:
+            raise NotFound("this multipart upload is gone (completed, aborted or expired)")
+        if (error := parts_mismatch(part_sizes, stored)) is not None:
+            raise error
+        writer = _FilesystemWriter(self)
+        try:
+            for number in range(1, len(part_sizes) + 1):
+                with self._part_path(upload, number).open("rb") as fh:
+                    while chunk := fh.read(CHUNK):
+                        writer.write(chunk)
+            info = writer.commit(expected_digest)
+        except DigestMismatch as exc:
+            self.abort_multipart(upload)
+            raise upload_mismatch(expected_digest, exc.extra["actual"]) from None
+        except FileNotFoundError as exc:  # a concurrent completion or abort removed the parts
+            writer.abort()
+            raise NotFound("this multipart upload is gone (completed, aborted or expired)") from exc
+        except BaseException:
+            writer.abort()
+            raise
+        self.abort_multipart(upload)
+        return info
+
+    def abort_multipart(self, upload: MultipartUpload) -> None:
+        shutil.rmtree(self._upload_dir(upload), ignore_errors=True)

@@ -7,14 +7,20 @@ fit in its first part goes straight to its final key with one (atomic) `put_obje
 completed on the temporary key, server-side copied to the final key (managed copy, so objects over
 5 GB work) unless that already exists, and the temporary key is deleted. Readers therefore never see a
 partial object under a digest key.
+
+Multipart uploads for large blobs (`start_multipart` ...) live at `<prefix>/tmp/multipart-<uuid>`;
+clients PUT their parts straight to S3 through presigned `upload_part` URLs. Completion assembles the
+parts on that temporary key, streams the object back to hash it (memory stays at one chunk), and only
+if the digest is the declared one copies it to its digest key; the temporary object always goes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -22,9 +28,20 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.core.blobs import CHUNK, BlobInfo, BlobWriter, check_expected, mismatch
+from app.core.blobs import (
+    CHUNK,
+    Backend,
+    BlobInfo,
+    BlobWriter,
+    MultipartUpload,
+    PartWriter,
+    check_expected,
+    mismatch,
+    parts_mismatch,
+    upload_mismatch,
+)
 from app.core.digests import hex_of, is_digest
-from app.core.errors import PayloadTooLarge, Unavailable, ValidationFailed
+from app.core.errors import NotFound, PayloadTooLarge, Unavailable, ValidationFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -39,6 +56,7 @@ MAX_PARTS = 10_000
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _NO_UPLOAD = frozenset({"404", "NoSuchUpload"})
+GONE = "this multipart upload is gone (completed, aborted or expired)"
 
 
 def _error_code(exc: ClientError) -> str:
@@ -186,7 +204,47 @@ class _S3Writer:
         self._buf = io.BytesIO()
 
 
+class _S3PartWriter:
+    """A part sent through the API rather than to its presigned URL: spooled (to a temporary file past
+    one chunk, so memory stays flat), then shipped with one `upload_part`, which needs its length."""
+
+    def __init__(self, store: S3BlobStore, upload: MultipartUpload, number: int) -> None:
+        self._store = store
+        self._upload = upload
+        self._number = number
+        self._file = tempfile.SpooledTemporaryFile(max_size=CHUNK)  # noqa: SIM115 (closed by commit or abort)
+        self._size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._size += len(chunk)
+
+    def commit(self) -> int:
+        self._file.seek(0)
+        try:
+            self._store.client.upload_part(
+                Bucket=self._store.bucket,
+                Key=self._upload.key,
+                UploadId=self._upload.upload_id,
+                PartNumber=self._number,
+                Body=self._file,
+                ContentLength=self._size,
+            )
+        except ClientError as exc:
+            if _error_code(exc) in _NO_UPLOAD:
+                raise NotFound(GONE) from exc
+            raise
+        finally:
+            self._file.close()
+        return self._size
+
+    def abort(self) -> None:
+        self._file.close()
+
+
 class S3BlobStore:
+    backend: Backend = "s3"
+
     def __init__(self, client: S3Client, bucket: str, prefix: str = "", *, part_size: int = PART_SIZE) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ValueError("S3 multipart parts must be at least 5 MiB")
@@ -272,3 +330,102 @@ class S3BlobStore:
             self.client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"S3 bucket {self.bucket!r} is not reachable: {exc}") from exc
+
+    # -- multipart -------------------------------------------------------------------------------
+
+    def start_multipart(self) -> MultipartUpload:
+        key = self.tmp_key(f"multipart-{uuid.uuid4().hex}")
+        created = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType="application/octet-stream"
+        )
+        return MultipartUpload(key, created["UploadId"])
+
+    def part_url(self, upload: MultipartUpload, number: int, expires_s: int) -> str | None:
+        return self.client.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": self.bucket, "Key": upload.key, "UploadId": upload.upload_id, "PartNumber": number},
+            ExpiresIn=expires_s,
+        )
+
+    def part_writer(self, upload: MultipartUpload, number: int) -> PartWriter:
+        return _S3PartWriter(self, upload, number)
+
+    def _planned_etags(self, upload: MultipartUpload, part_sizes: Sequence[int]) -> dict[int, str] | None:
+        """Part number -> ETag of a stored upload of that part at its planned size; None if the upload is
+        gone. SeaweedFS lists every upload of a part number, not only the last one as S3 does, so the
+        part is picked by its size (the digest check at completion settles its content)."""
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
+        )
+        etags: dict[int, str] = {}
+        try:
+            for page in pages:
+                for part in page.get("Parts", []):
+                    number = part["PartNumber"]
+                    if 1 <= number <= len(part_sizes) and part["Size"] == part_sizes[number - 1]:
+                        etags[number] = part["ETag"]
+        except ClientError as exc:
+            if _error_code(exc) in _NO_UPLOAD:
+                return None
+            raise
+        return etags
+
+    def stored_parts(self, upload: MultipartUpload, part_sizes: Sequence[int]) -> set[int] | None:
+        etags = self._planned_etags(upload, part_sizes)
+        return None if etags is None else set(etags)
+
+    def complete_multipart(self, upload: MultipartUpload, part_sizes: Sequence[int], expected_digest: str) -> BlobInfo:
+        check_expected(expected_digest)
+        etags = self._planned_etags(upload, part_sizes)
+        if etags is None:
+            raise NotFound(GONE)
+        if (error := parts_mismatch(part_sizes, set(etags))) is not None:
+            raise error
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=upload.key,
+                UploadId=upload.upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in range(1, len(part_sizes) + 1)]},
+            )
+        except ClientError as exc:
+            if _error_code(exc) in _NO_UPLOAD:  # a concurrent completion or abort won
+                raise NotFound(GONE) from exc
+            raise
+        # From here the parts are one object at the temporary key, which goes whatever happens next.
+        try:
+            digest, size = self._hash_object(upload.key)
+            if digest != expected_digest:
+                raise upload_mismatch(expected_digest, digest)
+            final = self.key_of(digest)
+            if not self.key_exists(final):
+                self.client.copy(
+                    {"Bucket": self.bucket, "Key": upload.key},
+                    self.bucket,
+                    final,
+                    ExtraArgs={"ContentType": "application/octet-stream"},
+                )
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=upload.key)
+        return BlobInfo(digest, size)
+
+    def _hash_object(self, key: str) -> tuple[str, int]:
+        hasher = hashlib.sha256()
+        size = 0
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            for chunk in body.iter_chunks(CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+        return "sha256:" + hasher.hexdigest(), size
+
+    def abort_multipart(self, upload: MultipartUpload) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id)
+        except ClientError as exc:
+            if _error_code(exc) not in _NO_UPLOAD:
+                raise
+        # A completion interrupted after assembling the parts leaves an object at the temporary key.
+        self.client.delete_object(Bucket=self.bucket, Key=upload.key)

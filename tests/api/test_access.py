@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ def _fresh_record(world: World, ctx: dict[str, str]) -> dict[str, str]:
         "spec": {"type": "kl", "summary": {"u": str(uuid.uuid4())}},
     }
     return {"fresh_record": world.admin.post(f"/v1/projects/{ctx['project']}/evaluations", json=body).json()["id"]}
+
+
+def _run_body(ctx: dict[str, str]) -> dict[str, Any]:
+    return {
+        "kind": "reward_model",
+        "inputs": {"dataset": {"id": ctx["dataset"]}, "base_model": {"id": ctx["base"]}},
+        "params": {"max_steps": 1},
+    }
 
 
 def _policy_body(ctx: dict[str, str]) -> dict[str, Any]:
@@ -252,6 +261,50 @@ CASES = [
     # ctx's blob is referenced by no record: only its uploader (the global admin) may read it
     Case("GET", "/v1/blobs/{digest}", lambda c: f"/v1/blobs/{c['blob']}", frozenset()),
     Case("HEAD", "/v1/blobs/{digest}", lambda c: f"/v1/blobs/{c['blob']}", frozenset()),
+    Case(
+        "POST",
+        "/v1/blobs/uploads",
+        lambda c: "/v1/blobs/uploads",
+        frozenset({"annotator", "trainer", "admin"}),
+        project_scoped=False,
+        body=lambda c: {"digest": c["upload_digest"], "size": 10},
+    ),
+    # an upload session is its owner's alone (the global admin who opened it): everyone else gets 404
+    *[
+        Case(method, route, lambda c, suffix=suffix: f"/v1/blobs/uploads/{c['upload']}{suffix}", frozenset(), raw=raw)
+        for method, route, suffix, raw in (
+            ("GET", "/v1/blobs/uploads/{upload_id}", "", None),
+            ("PUT", "/v1/blobs/uploads/{upload_id}/parts/{number}", "/parts/1", b"0123456789"),
+            ("POST", "/v1/blobs/uploads/{upload_id}/complete", "/complete", None),
+            ("DELETE", "/v1/blobs/uploads/{upload_id}", "", None),
+        )
+    ],
+    Case(
+        "POST",
+        "/v1/projects/{project}/runs",
+        lambda c: f"/v1/projects/{c['project']}/runs",
+        frozenset({"trainer", "admin"}),
+        body=_run_body,
+    ),
+    Case("GET", "/v1/projects/{project}/runs", lambda c: f"/v1/projects/{c['project']}/runs", VIEWERS),
+    Case(
+        "GET", "/v1/projects/{project}/runs/{run_id}", lambda c: f"/v1/projects/{c['project']}/runs/{c['run']}", VIEWERS
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/runs/{run_id}/events",
+        lambda c: f"/v1/projects/{c['project']}/runs/{c['run']}/events",
+        VIEWERS,
+    ),
+    Case(
+        "POST",
+        "/v1/projects/{project}/runs/{run_id}/cancel",
+        lambda c: f"/v1/projects/{c['project']}/runs/{c['fresh_run']}/cancel",
+        frozenset({"trainer", "admin"}),
+        prepare=lambda world, c: {
+            "fresh_run": world.admin.post(f"/v1/projects/{c['project']}/runs", json=_run_body(c)).json()["id"]
+        },
+    ),
     Case("GET", "/v1/audit", lambda c: f"/v1/audit?project={c['project']}", VIEWERS),
     Case("GET", "/v1/audit/verify", lambda c: "/v1/audit/verify", ADMIN, project_scoped=False),
     Case("GET", "/v1/signing-key", lambda c: "/v1/signing-key", ALL, project_scoped=False),
@@ -282,6 +335,7 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
         "record": record["id"],
         "new_project": f"{project}-x",
         "blob": _blob_in(world, project),
+        **_upload_in(world, project),
         "batch": batch["id"],
         "prompt-sets": "core-prompts",
         "annotation-batches": batch["name"],
@@ -327,7 +381,9 @@ def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
         f"{url}/deployments",
         json={"name": "d", "policy_checkpoint": {"id": policy["id"]}, "spec": {"justification": "j"}},
     )
+    run = world.admin.post(f"{url}/runs", json=_run_body({"dataset": dataset_id, "base": base["id"]})).json()
     return {
+        "run": run["id"],
         "files": files,  # type: ignore[dict-item]
         "dataset": dataset_id,
         "base": base["id"],
@@ -341,6 +397,14 @@ def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
         "evaluations": "e",
         "deployments": "d",
     }
+
+
+def _upload_in(world: World, project: str) -> dict[str, str]:
+    """A large-upload session opened by the global admin, for a blob nobody has stored."""
+    digest = "sha256:" + hashlib.sha256(f"upload of {project}".encode()).hexdigest()
+    session = world.admin.post("/v1/blobs/uploads", json={"digest": digest, "size": 10})
+    assert session.status_code == 201, session.text
+    return {"upload_digest": digest, "upload": session.json()["upload_id"]}
 
 
 def _blob_in(world: World, project: str) -> str:
@@ -396,7 +460,7 @@ def test_role_matrix(world: World, ctx: dict[str, str], case: Case, role: str) -
         return
     if role == OUTSIDER and case.project_scoped:
         expected, code = 404, "not_found"
-    elif case.route == "/v1/blobs/{digest}":
+    elif case.route == "/v1/blobs/{digest}" or case.route.startswith("/v1/blobs/uploads/{upload_id}"):
         # a blob nobody references is invisible, not forbidden, to everyone but its uploader
         expected, code = 404, "not_found"
     else:

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from app.core.blobs import BlobStore, FilesystemBlobStore, put_bytes, read_bytes
+from app.core.blobs import (
+    BlobInfo,
+    BlobStore,
+    FilesystemBlobStore,
+    MultipartUpload,
+    put_bytes,
+    read_bytes,
+)
 from app.core.blobs_s3 import PART_SIZE, S3BlobStore
-from app.core.errors import DigestMismatch, Unavailable, ValidationFailed
+from app.core.errors import DigestMismatch, NotFound, Unavailable, ValidationFailed
 from app.core.settings import Settings
 from tests.support.seaweed import SeaweedServer, seaweed_s3  # noqa: F401  (session fixture)
 
@@ -271,4 +278,138 @@ def test_memory_stays_flat_while_writing_200_mib(backend: Backend) -> None:
     assert info.digest == "sha256:" + hasher.hexdigest()
     assert backend.store.size(info.digest) == 200 * MiB
     assert peak < 40 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
+    assert backend.leftovers() == []
+
+
+# -- multipart uploads -----------------------------------------------------------------------------
+
+MP_PART = 5 * MiB  # S3's smallest part but the last
+
+
+def _plan(data: bytes, part: int = MP_PART) -> list[bytes]:
+    return [data[start : start + part] for start in range(0, len(data), part)]
+
+
+def _send_part(backend: Backend, upload: MultipartUpload, number: int, data: bytes) -> None:
+    writer = backend.store.part_writer(upload, number)
+    try:
+        for start in range(0, len(data), MiB):
+            writer.write(data[start : start + MiB])
+        assert writer.commit() == len(data)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def test_multipart_round_trip_in_any_order(backend: Backend) -> None:
+    data = os.urandom(2 * MP_PART + 12_345)
+    parts = _plan(data)
+    upload = backend.store.start_multipart()
+    assert backend.store.stored_parts(upload, [len(p) for p in parts]) == set()
+    for number in (3, 1, 2):
+        _send_part(backend, upload, number, parts[number - 1])
+    _send_part(backend, upload, 2, parts[1])  # a part sent twice replaces the first copy
+    assert backend.store.stored_parts(upload, [len(p) for p in parts]) == {1, 2, 3}
+    assert backend.store.stored_parts(upload, [MP_PART, 12_345]) == {1}  # sizes as planned only
+    assert backend.stored_keys() == []
+    info = backend.store.complete_multipart(upload, [len(p) for p in parts], digest(data))
+    assert info == BlobInfo(digest(data), len(data))
+    assert read_bytes(backend.store, info.digest) == data
+    assert backend.store.stored_parts(upload, [len(p) for p in parts]) is None
+    assert backend.leftovers() == []
+
+
+def test_multipart_missing_part_keeps_the_upload_open(backend: Backend) -> None:
+    data = os.urandom(MP_PART + 100)
+    parts = _plan(data)
+    upload = backend.store.start_multipart()
+    _send_part(backend, upload, 2, parts[1])
+    with pytest.raises(ValidationFailed) as caught:
+        backend.store.complete_multipart(upload, [len(p) for p in parts], digest(data))
+    assert caught.value.extra == {"missing_parts": [1]}
+    _send_part(backend, upload, 1, parts[0][:-1])  # one byte short
+    with pytest.raises(ValidationFailed):
+        backend.store.complete_multipart(upload, [len(p) for p in parts], digest(data))
+    _send_part(backend, upload, 1, parts[0])
+    assert backend.store.complete_multipart(upload, [len(p) for p in parts], digest(data)).size == len(data)
+    assert backend.leftovers() == []
+
+
+@pytest.mark.parametrize("size", [1000, MP_PART + 1], ids=["one-part", "two-parts"])
+def test_multipart_wrong_digest_leaves_nothing(backend: Backend, size: int) -> None:
+    data = os.urandom(size)
+    parts = _plan(data)
+    upload = backend.store.start_multipart()
+    for number, part in enumerate(parts, 1):
+        _send_part(backend, upload, number, part)
+    wrong = digest(b"not these bytes")
+    with pytest.raises(DigestMismatch) as caught:
+        backend.store.complete_multipart(upload, [len(p) for p in parts], wrong)
+    assert caught.value.extra == {"expected": wrong, "actual": digest(data)}
+    assert not backend.store.exists(digest(data)) and not backend.store.exists(wrong)
+    assert backend.stored_keys() == []
+    assert backend.leftovers() == []
+    assert backend.store.stored_parts(upload, [len(p) for p in parts]) is None
+
+
+def test_multipart_of_content_already_stored_is_one_object(backend: Backend) -> None:
+    data = os.urandom(MP_PART + 10)
+    put_bytes(backend.store, data)
+    upload = backend.store.start_multipart()
+    for number, part in enumerate(_plan(data), 1):
+        _send_part(backend, upload, number, part)
+    assert backend.store.complete_multipart(upload, [MP_PART, 10], digest(data)).digest == digest(data)
+    assert len(backend.stored_keys()) == 1
+    assert backend.leftovers() == []
+
+
+def test_multipart_abort_leaves_nothing(backend: Backend) -> None:
+    upload = backend.store.start_multipart()
+    _send_part(backend, upload, 1, os.urandom(1000))
+    writer = backend.store.part_writer(upload, 2)
+    writer.write(b"half a part")
+    writer.abort()
+    assert backend.store.stored_parts(upload, [1000, 10]) == {1}
+    backend.store.abort_multipart(upload)
+    backend.store.abort_multipart(upload)  # idempotent
+    assert backend.store.stored_parts(upload, [1000, 10]) is None
+    with pytest.raises(NotFound):
+        backend.store.complete_multipart(upload, [1000], digest(b"x"))
+    with pytest.raises(NotFound):
+        _send_part(backend, upload, 1, b"too late")
+    assert backend.leftovers() == []
+
+
+def test_part_url_is_none_or_takes_the_part(backend: Backend) -> None:
+    data = os.urandom(MP_PART + 3)
+    parts = _plan(data)
+    upload = backend.store.start_multipart()
+    urls = [backend.store.part_url(upload, n, expires_s=60) for n in (1, 2)]
+    if backend.name == "fs":
+        assert urls == [None, None]
+        backend.store.abort_multipart(upload)
+        return
+    for url, part in zip(urls, parts, strict=True):
+        assert url is not None
+        request = urllib.request.Request(url, data=part, method="PUT")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    assert backend.store.stored_parts(upload, [MP_PART, 3]) == {1, 2}
+    assert backend.store.complete_multipart(upload, [MP_PART, 3], digest(data)).digest == digest(data)
+    assert backend.leftovers() == []
+
+
+def test_memory_stays_flat_while_completing_a_multipart_upload(backend: Backend) -> None:
+    """Completion streams the parts (filesystem) or the assembled object (S3) through the hash."""
+    data = os.urandom(4 * MP_PART)
+    upload = backend.store.start_multipart()
+    for number, part in enumerate(_plan(data), 1):
+        _send_part(backend, upload, number, part)
+    tracemalloc.start()
+    try:
+        backend.store.complete_multipart(upload, [MP_PART] * 4, digest(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
     assert backend.leftovers() == []
