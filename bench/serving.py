@@ -4,6 +4,7 @@ Loopback only; the process is stopped (terminate, wait, kill) when the context e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -59,10 +60,11 @@ def serve(data_dir: Path, *, startup_timeout_s: float = 60.0, worker: bool = Fal
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [CLI, "serve", "--host", HOST, "--port", str(port), "--no-worker"],
+            [CLI, "serve", "--host", HOST, "--port", str(port), *([] if worker else ["--no-worker"])],
             env=env,
             stdout=log,
             stderr=log,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + startup_timeout_s
@@ -86,9 +88,11 @@ def serve(data_dir: Path, *, startup_timeout_s: float = 60.0, worker: bool = Fal
             yield Served(url, token, {**env, "RLHF_REGISTRY_URL": url, "RLHF_REGISTRY_TOKEN": token}, process)
         finally:
             # the whole process group: serve and the worker it started
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

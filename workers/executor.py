@@ -5,6 +5,7 @@ registered only once their folder is complete and uploaded, each in one transact
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import traceback
@@ -197,6 +198,8 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
     result = train(job)
     if heartbeat.lost:
         return "failed"
+    if result.stopped:
+        return "cancelled"  # checkpoints emitted before the stop stay registered; no final output
     provenance = {"config": result.config, "library_versions": result.library_versions, "run_id": run.id}
     if run.kind == "reward_model":
         assert dataset is not None and base is not None and result.output_dir is not None
@@ -205,15 +208,14 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
             "datasets": [{"id": dataset.id}],
             "base_model": {"id": base.id},
             "spec": {
-                "hyperparameters": run.params,
+                "hyperparameters": result.params or run.params,
                 "run_id": run.id,
                 "metrics": result.metrics,
                 "metadata": provenance,
             },
         }
-        outputs.register_output(
-            state, run, "reward_checkpoint", body, outputs.upload_folder(state, result.output_dir), "final"
-        )
+        files = outputs.upload_folder(state, result.output_dir)
+        outputs.register_output(state, run, "reward_checkpoint", body, files, "final")
     elif run.kind == "score":
         assert reward is not None and result.output_dir is not None
         evidence = outputs.upload_folder(state, result.output_dir)
@@ -230,16 +232,27 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
         }
         outputs.register_output(state, run, "evaluation", body, [], "final")
     elif result.output_dir is not None:
-        step = int(result.metrics.get("step", run.params.get("max_steps", 0)))
-        _register_policy(state, run, inputs, result.output_dir, step, {**result.metrics, **provenance}, key="final")
+        step = int(result.metrics.get("step", 0))
+        figures = {**result.metrics, "provenance": provenance}
+        _register_policy(state, run, inputs, result.output_dir, step, figures, key=f"step-{step}")
     return "cancelled" if heartbeat.cancel_requested else "succeeded"
+
+
+def effective_kl(run: Run, folder: Path) -> float | None:
+    """The KL coefficient the trainer used: the run's own value, else the TRL default it recorded."""
+    value = run.params.get("beta") if run.kind == "dpo" else run.params.get("kl_coefficient")
+    if value is None:
+        provenance = folder / "training_config.json"
+        if provenance.exists():
+            value = json.loads(provenance.read_text()).get("config", {}).get("beta")
+    return None if value is None else float(value)
 
 
 def _register_policy(
     state: AppState, run: Run, inputs: dict[str, Record], folder: Path, step: int, metrics: dict[str, Any], key: str
 ) -> None:
     base, dataset, reward = inputs["base_model"], inputs.get("dataset"), inputs.get("reward_checkpoint")
-    kl = run.params.get("beta") if run.kind == "dpo" else run.params.get("kl_coefficient")
+    kl = effective_kl(run, folder)
     body: dict[str, Any] = {
         "name": run.output_name,
         "algorithm": run.kind,

@@ -31,7 +31,7 @@ from app.runs.models import Run, RunEvent
 FINAL = ("succeeded", "failed", "cancelled")
 KNOWN_PARAMS = {
     "max_steps", "learning_rate", "per_device_batch_size", "max_length", "seed", "beta", "kl_coefficient",
-    "num_generations", "max_completion_length", "checkpoint_every",
+    "num_generations", "max_completion_length", "checkpoint_every", "max_eval_prompts",
 }  # fmt: skip
 
 

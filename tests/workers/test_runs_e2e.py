@@ -37,10 +37,12 @@ def _trace_kinds(registry: Registry, record_id: str) -> set[str]:
     return {n["kind"] for n in lineage["nodes"]}
 
 
-@pytest.mark.parametrize("broker", ["embedded", "redis"])
-def test_reward_dpo_rloo_runs_register_checkpoints_with_lineage(stack: AppState, tmp_path: Path, broker: str) -> None:
-    if (broker == "redis") != (stack.settings.database_url.startswith("postgresql")):
-        pytest.skip("embedded broker on the embedded stack, Redis on the production stack")
+@pytest.mark.parametrize(("broker", "stack_fixture"), [("embedded", "sqlite_stack"), ("redis", "postgres_stack")])
+def test_reward_dpo_rloo_runs_register_checkpoints_with_lineage(
+    request: pytest.FixtureRequest, tmp_path: Path, broker: str, stack_fixture: str
+) -> None:
+    """Embedded broker on the embedded stack (SQLite, blob folder); Redis on the production stack."""
+    stack: AppState = request.getfixturevalue(stack_fixture)
     state = state_with_broker(stack, _broker_url(broker, tmp_path))
     with registry_app(state) as client, celery_worker(state, tmp_path / "worker.log"):
         registry = build_registry(client, state, tmp_path)

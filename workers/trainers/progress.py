@@ -11,9 +11,6 @@ from transformers import TrainerCallback
 
 from workers.trainers.spec import TrainJob
 
-# Wall-clock figures: streamed, but left out of what a run registers, which must repeat exactly.
-TIMING_KEYS = ("runtime", "per_second", "step_time")
-
 
 def finite_numbers(logs: dict[str, Any]) -> dict[str, float]:
     """The numeric, finite entries of a TRL log record (TRL logs None for a metric with no valid value)."""
@@ -22,10 +19,6 @@ def finite_numbers(logs: dict[str, Any]) -> dict[str, float]:
         for k, v in logs.items()
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
     }
-
-
-def without_timing(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if not any(t in k for t in TIMING_KEYS)}
 
 
 def silence(trainer: Any) -> None:
