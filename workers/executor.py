@@ -13,6 +13,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from sqlalchemy import select
+
 from app.core.errors import AppError
 from app.kinds.prompt_set import prompts_of
 from app.lineage.service import load_graph
@@ -91,7 +93,8 @@ def _folder(state: AppState, record: Record, dest: Path) -> Path:
 def _adversarial_prompts(state: AppState, dataset: Record) -> list[str]:
     with state.sessions.read() as session:
         graph, reached = load_graph(session, [dataset.id], "upstream")
-        prompt_sets = [graph.nodes[i] for i in reached if graph.nodes[i].kind == "prompt_set"]
+        ids = [i for i in reached if graph.nodes[i].kind == "prompt_set"]
+        prompt_sets = session.scalars(select(Record).where(Record.id.in_(ids)).order_by(Record.id)).all()
         texts: list[str] = []
         for prompt_set in prompt_sets:
             table = prompts_of(prompt_set, state.blobs)

@@ -101,7 +101,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    # JIT compilation costs more than it saves on the registry's short queries (lineage traces included)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        connect_args={"options": "-c jit=off"},
+    )
 
 
 class SessionFactory:

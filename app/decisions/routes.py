@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from app.access import service as access_service
@@ -107,4 +108,4 @@ def lineage(
         return Response(formats.to_dot(graph), media_type="text/vnd.graphviz")
     if fmt == "mermaid":
         return Response(formats.to_mermaid(graph), media_type="text/plain")
-    return graph
+    return JSONResponse(graph)  # plain JSON types already: skip the generic encoder

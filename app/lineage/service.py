@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,14 +21,29 @@ from app.records.models import Record
 MAJOR_DIGITS = 6  # version_key of semver: "MMMMMM.mmmmmm.pppppp"
 
 
+@dataclass(frozen=True)
+class Node:
+    id: str
+    kind: str
+    project_id: str
+    name: str
+    version: str
+    version_key: str
+    digest: str
+    created_at: datetime
+    created_by: str
+
+
 @dataclass
 class Graph:
-    nodes: dict[str, Record]
+    nodes: dict[str, Node]
     edges: list[tuple[str, str, str]]  # (child, parent, role)
     parents: dict[str, set[str]] = field(default_factory=dict)
     events: dict[str, list[str]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
     outdated_criteria: set[str] = field(default_factory=set)
+    _quarantined: set[str] | None = None
+    _stale: set[str] | None = None
 
     def upstream_of(self, node: str) -> set[str]:
         seen: set[str] = set()
@@ -39,11 +55,29 @@ class Graph:
                     stack.append(parent)
         return seen
 
+    def _downstream_closure(self, roots: set[str]) -> set[str]:
+        """`roots` and everything below them in this graph, in one walk over the children map."""
+        children: dict[str, list[str]] = {}
+        for child, parent, _ in self.edges:
+            children.setdefault(parent, []).append(child)
+        seen = set(roots)
+        stack = list(roots)
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        return seen
+
     def quarantined(self, node: str) -> bool:
-        return node in self.revoked or bool(self.upstream_of(node) & self.revoked)
+        if self._quarantined is None:
+            self._quarantined = self._downstream_closure(self.revoked)
+        return node in self._quarantined
 
     def stale(self, node: str) -> bool:
-        return node in self.outdated_criteria or bool(self.upstream_of(node) & self.outdated_criteria)
+        if self._stale is None:
+            self._stale = self._downstream_closure(self.outdated_criteria)
+        return node in self._stale
 
     def status(self, node: str) -> str:
         events = self.events.get(node, [])
@@ -64,7 +98,7 @@ def load_graph(session: Session, start: Collection[str], direction: Direction) -
         # ancestors of the downstream nodes decide their flags
         all_edges |= {tuple(row) for row in session.execute(repository.edges_closure({*start, *reached}, "upstream"))}  # type: ignore[misc]
     ids = {*start, *reached, *(e[0] for e in all_edges), *(e[1] for e in all_edges)}
-    nodes = {r.id: r for r in session.scalars(repository.records_by_ids(ids))}
+    nodes = {row[0]: Node(*row) for row in session.execute(repository.nodes_by_ids(ids))}
     graph = Graph(nodes=nodes, edges=sorted(all_edges))
     for child, parent, _ in all_edges:
         graph.parents.setdefault(child, set()).add(parent)
@@ -75,7 +109,7 @@ def load_graph(session: Session, start: Collection[str], direction: Direction) -
     return graph, reached
 
 
-def _outdated_criteria(session: Session, criteria: list[Record]) -> set[str]:
+def _outdated_criteria(session: Session, criteria: list[Node]) -> set[str]:
     if not criteria:
         return set()
     latest = {
@@ -123,6 +157,7 @@ def node_summary(graph: Graph, node: str, project_names: dict[str, str]) -> dict
 
 
 def trace(session: Session, record: Record, direction: Direction, project_names: dict[str, str]) -> dict[str, Any]:
+    """The trace of `record` in `direction` with every node's flags (see the module docstring)."""
     graph, reached = load_graph(session, [record.id], direction)
     included = {record.id, *reached}
     nodes = [node_summary(graph, n, project_names) for n in sorted(included, key=lambda i: (graph.nodes[i].kind, i))]
