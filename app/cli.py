@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
 from app import cli_data, cli_lineage, cli_models, cli_runs
@@ -225,20 +224,10 @@ def criteria_diff(project: str, name: str, from_version: str, to_version: str = 
     out.print(table)
 
 
-def _progress() -> Progress:
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err,
-    )
-
-
 @blobs_app.command("upload")
 def blobs_upload(files: list[Path]) -> None:
     """Upload files as blobs (hashed first, verified by the server), with a progress bar."""
-    with RegistryClient() as client, _progress() as progress:
+    with RegistryClient() as client, cli_data.byte_progress() as progress:
         for path in files:
             task = progress.add_task(path.name, total=path.stat().st_size)
             try:
@@ -250,7 +239,7 @@ def blobs_upload(files: list[Path]) -> None:
 
 @blobs_app.command("download")
 def blobs_download(digest: str, dest: Path) -> None:
-    with RegistryClient() as client, _progress() as progress:
+    with RegistryClient() as client, cli_data.byte_progress() as progress:
         task = progress.add_task(dest.name, total=None)
         try:
             client.download_blob(digest, dest, lambda n: progress.advance(task, n))

@@ -42,7 +42,8 @@ def ref(text: str) -> dict[str, str]:
     return {"name": name, "version": version}
 
 
-def _progress() -> Progress:
+def byte_progress() -> Progress:
+    """A progress bar over bytes, on stderr (stdout stays for results)."""
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -53,7 +54,7 @@ def _progress() -> Progress:
 
 
 def upload(client: RegistryClient, path: Path) -> str:
-    with _progress() as progress:
+    with byte_progress() as progress:
         task = progress.add_task(f"upload {path.name}", total=path.stat().st_size)
         result = client.upload_file(path, partial(progress.advance, task))
     return str(result["digest"])
@@ -279,7 +280,7 @@ def datasets_export(
             record = client.get(project, "preference-datasets", name, version)
             digest = record["derived"]["files"][0]["digest"]
             local = Path(tmp) / "dataset.parquet"
-            with _progress() as progress:
+            with byte_progress() as progress:
                 task = progress.add_task("download", total=record["derived"]["files"][0]["size"])
                 client.download_blob(digest, local, partial(progress.advance, task))
         except ApiError as exc:
