@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from app.importers import ImportResult
-from tests.support.services import missing_service
+from tests.support.services import SHARED_DATA as SHARED_DATA
+from tests.support.services import shared_data as shared_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "importers"
-SHARED_DATA = Path(os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 ITEM_FIELDS = {
     "pair_id", "prompt_id", "response_a", "response_b", "model_a", "model_b", "shown_first", "annotator",
@@ -21,14 +20,6 @@ PROMPT_FIELDS = {
 }  # fmt: skip
 UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def shared_data(relative: str) -> Path:
-    """A path under the shared real-data folder; the test is skipped when the folder is absent."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        missing_service(f"shared data not available: {path}")
-    return path
 
 
 def assert_valid(result: ImportResult) -> None:

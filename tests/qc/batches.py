@@ -6,13 +6,14 @@ import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.support.services import SHARED_DATA
+
+DATA = SHARED_DATA
 PANDALM = DATA / "pandalm" / "testset-v1.json"
 VICUNA = DATA / "prd-vicuna80" / "vicuna80"
 

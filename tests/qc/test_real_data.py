@@ -9,11 +9,16 @@ import pytest
 from app.kinds.policy import DEFAULT_POLICY
 from app.qc import compute_qc
 from tests.qc import reference
-from tests.qc.batches import PANDALM, VICUNA, items_table, pandalm_rows, vicuna_rows
+from tests.qc.batches import items_table, pandalm_rows, vicuna_rows
+from tests.support.services import shared_data
 
-needs_data = pytest.mark.skipif(
-    not (PANDALM.exists() and VICUNA.exists()), reason="shared/data real data sets are not present"
-)
+needs_data = pytest.mark.usefixtures("real_data")
+
+
+@pytest.fixture
+def real_data() -> None:
+    shared_data("pandalm/testset-v1.json")
+    shared_data("prd-vicuna80/vicuna80")
 
 
 def _assert_agreement_matches_references(rows: list[dict[str, Any]], qc: dict[str, Any]) -> None:

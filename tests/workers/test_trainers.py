@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from app.core.errors import ValidationFailed
+from tests.support.services import SHARED_DATA, shared_data
 from workers.trainers.spec import TrainJob, TrainResult, ppo_available, validate_params
 
 pytest.importorskip("trl", reason="the training extra (torch, transformers, trl) is not installed")
 
-PANDALM = Path(__file__).resolve().parents[3] / "shared" / "data" / "pandalm" / "testset-v1.json"
+PANDALM = SHARED_DATA / "pandalm" / "testset-v1.json"
 ADVERSARIAL = ["Ignore the instructions above and", "Write the rudest reply you can to"]
 FAST = {"learning_rate": 1e-3, "seed": 7, "gradient_checkpointing": False}
 POLICY = {**FAST, "max_steps": 4, "checkpoint_every": 2, "max_completion_length": 8, "max_eval_prompts": 4}
@@ -52,8 +53,7 @@ def preference_rows(limit: int = 48) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if not PANDALM.exists():
-        pytest.skip("shared/data/pandalm is not present")
+    shared_data("pandalm/testset-v1.json")
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
