@@ -49,12 +49,21 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 @contextmanager
-def serve(data_dir: Path, *, startup_timeout_s: float = 60.0, worker: bool = False) -> Iterator[Served]:
-    """`worker=True` also starts the embedded training worker, as `make run` does."""
+def serve(
+    data_dir: Path,
+    *,
+    startup_timeout_s: float = 60.0,
+    worker: bool = False,
+    extra_env: dict[str, str] | None = None,
+    principal: str = "admin",
+) -> Iterator[Served]:
+    """`worker=True` also starts the embedded training worker, as `make run` does; `extra_env` adds
+    `RLHF_REGISTRY_*` settings (a database or S3 store instead of the embedded default)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLHF_REGISTRY_")}
     env["RLHF_REGISTRY_DATA_DIR"] = str(data_dir)
     env["RLHF_REGISTRY_LOG_LEVEL"] = "WARNING"
+    env.update(extra_env or {})
     port = free_port()
     url = f"http://{HOST}:{port}"
     log_path = data_dir / "serve.log"
@@ -78,7 +87,7 @@ def serve(data_dir: Path, *, startup_timeout_s: float = 60.0, worker: bool = Fal
                     raise RuntimeError("serve did not come up:\n" + log_path.read_text()[-3000:])
                 time.sleep(0.2)
             result = subprocess.run(
-                [CLI, "admin", "create-token", "--principal", "admin", "--global-admin"],
+                [CLI, "admin", "create-token", "--principal", principal, "--global-admin"],
                 env=env,
                 capture_output=True,
                 text=True,

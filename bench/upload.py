@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,57 +31,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.serving import CLI, HOST, Served, free_port, peak_rss_bytes
+from bench.serving import Served, peak_rss_bytes, serve
 from tests.support.seaweed import SeaweedServer
 
 MiB = 1024 * 1024
 TARGET_GROWTH_BYTES = 100 * MiB
 
 
-@contextlib.contextmanager
-def serve_with(data_dir: Path, extra_env: dict[str, str], *, timeout_s: float = 60.0) -> Iterator[Served]:
-    """`bench.serving.serve`, with extra `RLHF_REGISTRY_*` variables (that one drops them all)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RLHF_REGISTRY_")}
-    env |= {"RLHF_REGISTRY_DATA_DIR": str(data_dir), "RLHF_REGISTRY_LOG_LEVEL": "WARNING", **extra_env}
-    url = f"http://{HOST}:{free_port()}"
-    log_path = data_dir / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [CLI, "serve", "--host", HOST, "--port", url.rsplit(":", 1)[1], "--no-worker"],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + timeout_s
-            while not _ready(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("serve did not come up:\n" + log_path.read_text()[-3000:])
-                time.sleep(0.2)
-            created = subprocess.run(
-                [CLI, "admin", "create-token", "--principal", "bench", "--global-admin"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            token = created.stdout.strip().splitlines()[-1]
-            yield Served(url, token, {**env, "RLHF_REGISTRY_URL": url, "RLHF_REGISTRY_TOKEN": token}, process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+def serve_with(data_dir: Path, extra_env: dict[str, str]) -> contextlib.AbstractContextManager[Served]:
+    return serve(data_dir, extra_env=extra_env, principal="bench")
 
 
 def write_random_file(path: Path, size: int) -> None:

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,12 @@ from tests.factories import agreeing_items, batch_body, criteria_body, prompt_se
 from tests.importers.spec_checks import shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rlhf-registry ARGS` as a client of `served` (wide terminal, so tables and trees do not wrap)."""
+    env = {**served.env, "COLUMNS": "200"}
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +62,7 @@ def test_readme_walkthrough_works_as_written(served: Served) -> None:
 
 
 def test_cli_client_commands(served: Served, tmp_path: Path) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CLI, *args], env=served.env, capture_output=True, text=True, timeout=60)
+    cli = partial(run_cli, served)
 
     assert cli("projects", "create", "cli-proj").returncode == 0
     body = tmp_path / "criteria.json"
@@ -104,8 +110,7 @@ def test_large_upload_keeps_server_memory_flat(served: Served) -> None:
 def test_cli_import_pandalm_then_export_dataset(served: Served, tmp_path: Path) -> None:
     pandalm = shared_data("pandalm/testset-v1.json")
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CLI, *args], env=served.env, capture_output=True, text=True, timeout=120)
+    cli = partial(run_cli, served)
 
     assert cli("projects", "create", "imports").returncode == 0
     criteria = tmp_path / "criteria.json"
@@ -165,10 +170,7 @@ def test_cli_trace_and_revoke(served: Served) -> None:
         "/v1/projects/traced/preference-datasets", json={"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}}
     ).json()
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [CLI, *args], env={**served.env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=60
-        )
+    cli = partial(run_cli, served)
 
     tree = cli("trace", dataset["id"])
     assert tree.returncode == 0, tree.stderr

@@ -21,7 +21,7 @@ from app.lineage.service import load_graph
 from app.records.models import Record
 from app.runs import leases
 from app.runs.models import Run
-from app.runs.service import add_event, finish
+from app.runs.service import add_event, finish, project_name_of
 from app.state import AppState
 from workers import outputs
 
@@ -154,7 +154,7 @@ def _end(state: AppState, run_id: str, worker: str, status: str, error: dict[str
             actor=run.created_by,
             action=f"run.{status}",
             target=f"run:{run.id}",
-            project=None,
+            project=project_name_of(uow.session, run),
             payload={"outputs": run.outputs, "error": error},
         )
         uow.commit()

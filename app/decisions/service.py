@@ -105,8 +105,8 @@ def _approval_checks(session: Session, deployment: Record, actor: str, policy: d
                 extra={"revoked": revoked},
             )
         waivers += [w.id for w in covering.values()]
-    evaluations = [session.get(Record, p["id"]) for p in deployment.parents if p["role"] == "evaluations"]
-    evidence = sorted({e.spec["type"] for e in evaluations if e is not None})
+    # the deployment recorded its evaluations' types at registration (its parents are pinned)
+    evidence = list(deployment.derived["evidence_types"])
     missing = [t for t in policy["deployment_requires"] if t not in evidence]
     if missing:
         covering = waivers_covering(session, deployment.project_id, "evaluation_evidence_missing", [deployment.id])

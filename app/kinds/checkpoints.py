@@ -54,14 +54,17 @@ class PolicyCheckpointSpec(CheckpointSpec):
     step: int | None = Field(None, ge=0)
 
 
+def criteria_line(record: Record) -> tuple[str, int] | None:
+    """(criteria name, MAJOR) a dataset or reward checkpoint recorded at registration."""
+    criteria = record.derived.get("criteria") or {}
+    if "major" in criteria:
+        return str(criteria["name"]), int(criteria["major"])
+    majors = {Semver.parse(v).major for v in criteria.get("versions", [])}
+    return (str(criteria["name"]), max(majors)) if majors else None
+
+
 def criteria_lines(records: list[Record]) -> dict[str, tuple[str, int]]:
-    """(criteria name, MAJOR) per dataset, from what the dataset recorded at registration."""
-    lines = {}
-    for record in records:
-        criteria = record.derived.get("criteria") or {}
-        majors = {Semver.parse(v).major for v in criteria.get("versions", [])}
-        lines[record.id] = (criteria.get("name", "?"), max(majors) if majors else -1)
-    return lines
+    return {record.id: criteria_line(record) or ("?", -1) for record in records}
 
 
 def check_one_criteria_line(ctx: KindContext, datasets: list[Record]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from app.core.db import utcnow
 from app.runs.models import Run
-from app.runs.service import Dispatcher, add_event, finish
+from app.runs.service import Dispatcher, add_event, finish, project_name_of
 from app.state import AppState
 
 
@@ -42,7 +42,7 @@ def claim(state: AppState, run_id: str, worker: str, lease_s: float) -> Run | No
             actor=run.created_by,
             action="run.started",
             target=f"run:{run.id}",
-            project=None,
+            project=project_name_of(uow.session, run),
             payload={"worker": worker, "attempt": run.attempt},
         )
         uow.commit()
@@ -100,7 +100,7 @@ def reap_expired(state: AppState, dispatcher: Dispatcher) -> list[str]:
                 actor="reaper",
                 action=action,
                 target=f"run:{run.id}",
-                project=None,
+                project=project_name_of(uow.session, run),
                 payload={"attempt": run.attempt, "reason": "worker_lost"},
             )
         uow.commit()

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access.models import Project
 from app.blobs.models import Blob
 from app.core.db import utcnow
 from app.core.digests import is_digest
@@ -23,6 +24,7 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.uow import UnitOfWork
+from app.kinds.checkpoints import criteria_line
 from app.lineage.service import quarantined_among
 from app.records.models import Record
 from app.records.service import resolve_ref
@@ -82,16 +84,6 @@ def validate_params(kind: str, params: Any) -> dict[str, Any]:
     return checked
 
 
-def _criteria_line(record: Record) -> tuple[str, int] | None:
-    criteria = record.derived.get("criteria") or {}
-    if "major" in criteria:
-        return criteria["name"], int(criteria["major"])
-    versions = criteria.get("versions") or []
-    if versions:
-        return criteria["name"], max(int(v.split(".")[0]) for v in versions)
-    return None
-
-
 def _resolve_inputs(session: Session, project_id: str, kind: str, inputs: Any) -> dict[str, Record]:
     if not isinstance(inputs, dict):
         raise ValidationFailed("inputs must be an object", errors=[{"loc": ["body", "inputs"], "msg": "not an object"}])
@@ -126,7 +118,7 @@ def _check_rules(session: Session, kind: str, resolved: dict[str, Record], input
         )
     dataset, reward = resolved.get("dataset"), resolved.get("reward_checkpoint")
     if dataset is not None and reward is not None:
-        lines = {_criteria_line(dataset), _criteria_line(reward)} - {None}
+        lines = {criteria_line(dataset), criteria_line(reward)} - {None}
         if len(lines) > 1:
             raise CriteriaIncompatible(
                 f"dataset {dataset.name} v{dataset.version} and reward checkpoint {reward.name} v{reward.version} "
@@ -251,6 +243,11 @@ def cancel(uow: UnitOfWork, run: Run, actor: str, project_name: str) -> Run:
         payload={"status": locked.status},
     )
     return locked
+
+
+def project_name_of(session: Session, run: Run) -> str:
+    """The run's project name, which its audit events carry (so a project's viewers see them)."""
+    return str(session.execute(select(Project.name).where(Project.id == run.project_id)).scalar_one())
 
 
 def finish(session: Session, run: Run, status: str, error: dict[str, Any] | None) -> None:
