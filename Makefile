@@ -8,7 +8,7 @@ DATA_DIR ?= ./data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck services bench-api clean
+.PHONY: run test lint typecheck services browser demo bench-api clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -31,6 +31,13 @@ services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
 
+# Headless Chromium for the browser tests: Debian's packages, never a downloaded browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi; \
+		DEBIAN_FRONTEND=noninteractive $$APT update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$APT install -y -qq chromium chromium-driver >/dev/null; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check app workers tests bench
 	$(BIN)/ruff format --check app workers tests bench
@@ -39,7 +46,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app workers
 
-test: $(STAMP) services lint typecheck
+test: $(STAMP) services browser lint typecheck
 	$(BIN)/pytest -q
 
 bench-api: $(STAMP)

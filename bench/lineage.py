@@ -145,7 +145,7 @@ def server(database_url: str, data_dir: Path) -> Iterator[Callable[[], str]]:
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as out:
         process = subprocess.Popen(
-            [CLI, "serve", "--host", HOST, "--port", str(port), "--no-worker"], env=env, stdout=out, stderr=out
+            [*CLI, "serve", "--host", HOST, "--port", str(port), "--no-worker"], env=env, stdout=out, stderr=out
         )
 
         def ready(timeout_s: float = 60.0) -> str:

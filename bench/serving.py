@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 
-CLI = str(Path(sys.executable).parent / "rlhf-registry")
+_SCRIPT = Path(sys.executable).parent / "rlhf-registry"
+# The console script when the package is installed; the module where only the source tree is on the path.
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "app.cli"]
 HOST = "127.0.0.1"
 
 
@@ -69,7 +71,7 @@ def serve(
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [CLI, "serve", "--host", HOST, "--port", str(port), *([] if worker else ["--no-worker"])],
+            [*CLI, "serve", "--host", HOST, "--port", str(port), *([] if worker else ["--no-worker"])],
             env=env,
             stdout=log,
             stderr=log,
@@ -87,7 +89,7 @@ def serve(
                     raise RuntimeError("serve did not come up:\n" + log_path.read_text()[-3000:])
                 time.sleep(0.2)
             result = subprocess.run(
-                [CLI, "admin", "create-token", "--principal", principal, "--global-admin"],
+                [*CLI, "admin", "create-token", "--principal", principal, "--global-admin"],
                 env=env,
                 capture_output=True,
                 text=True,

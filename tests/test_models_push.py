@@ -42,8 +42,8 @@ def _project(served: Served) -> str:
 
 def _models_cli() -> list[str]:
     """`rlhf-registry models` once app/cli.py registers it; the module's own entry point until then."""
-    probe = subprocess.run([CLI, "models", "--help"], capture_output=True, check=False)
-    return [CLI, "models"] if probe.returncode == 0 else [sys.executable, "-m", "app.cli_models"]
+    probe = subprocess.run([*CLI, "models", "--help"], capture_output=True, check=False)
+    return [*CLI, "models"] if probe.returncode == 0 else [sys.executable, "-m", "app.cli_models"]
 
 
 def _serves_collection(served: Served) -> bool:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
     """`rlhf-registry ARGS` as a client of `served` (wide terminal, so tables and trees do not wrap)."""
     env = {**served.env, "COLUMNS": "200"}
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def test_create_token_prints_the_token_alone_on_the_last_line(served: Served) -> None:
     result = subprocess.run(
-        [CLI, "admin", "create-token", "--principal", "alice"],
+        [*CLI, "admin", "create-token", "--principal", "alice"],
         env=served.env,
         capture_output=True,
         text=True,

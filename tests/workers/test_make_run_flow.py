@@ -31,7 +31,7 @@ def test_run_started_and_watched_ends_with_a_checkpoint_tracing_to_criteria(tmp_
         env = {**served.env, "RLHF_REGISTRY_TOKEN": registry.trainer.token, "COLUMNS": "160"}
         started = subprocess.run(
             [
-                CLI,
+                *CLI,
                 "runs",
                 "start",
                 registry.project,
@@ -55,6 +55,6 @@ def test_run_started_and_watched_ends_with_a_checkpoint_tracing_to_criteria(tmp_
         assert started.returncode == 0, started.stdout + started.stderr
         assert "succeeded" in started.stdout and "registered reward_checkpoint" in started.stdout
         record_id = started.stdout.split("registered reward_checkpoint ")[1].split()[0]
-        trace = subprocess.run([CLI, "trace", record_id], env=env, capture_output=True, text=True, timeout=60)
+        trace = subprocess.run([*CLI, "trace", record_id], env=env, capture_output=True, text=True, timeout=60)
         assert "criteria assistant-quality v1.0.0" in trace.stdout, trace.stdout + trace.stderr
         state.sessions.engine.dispose()
