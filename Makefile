@@ -39,8 +39,8 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$APT install -y -qq chromium chromium-driver >/dev/null; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check app workers tests bench
-	$(BIN)/ruff format --check app workers tests bench
+	$(BIN)/ruff check app workers tests bench demo
+	$(BIN)/ruff format --check app workers tests bench demo
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
@@ -48,6 +48,10 @@ typecheck: $(STAMP)
 
 test: $(STAMP) services browser lint typecheck
 	$(BIN)/pytest -q
+
+# The whole loop on the embedded default, PandaLM data and a tiny model, ending with `verify` on the package.
+demo: $(STAMP)
+	$(BIN)/python -m demo.run --data-dir demo-data
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py

@@ -184,3 +184,70 @@ class RegistryClient:
     def audit_verify(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/audit/verify")
         return result
+
+    def iter_audit(self, *, page_size: int = 1000, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every audit event the token may see, in index order, one page at a time."""
+        cursor: str | None = None
+        while True:
+            query: dict[str, Any] = {**params, "limit": page_size}
+            if cursor:
+                query["cursor"] = cursor
+            page = self._call("GET", "/v1/audit", params=query)
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def signing_key(self) -> dict[str, Any]:
+        """`{key_id, algorithm, public_key_pem}`: the key that signs checkpoints and packages."""
+        result: dict[str, Any] = self._call("GET", "/v1/signing-key")
+        return result
+
+    def audit_checkpoint(self) -> dict[str, Any]:
+        """The latest signed checkpoint `{origin, tree_size, root_hash, key_id, signature}`."""
+        result: dict[str, Any] = self._call("GET", "/v1/audit/checkpoint")
+        return result
+
+    def audit_inclusion_proof(self, index: int, tree_size: int | None = None) -> dict[str, Any]:
+        params = {"index": index} if tree_size is None else {"index": index, "tree_size": tree_size}
+        result: dict[str, Any] = self._call("GET", "/v1/audit/proofs/inclusion", params=params)
+        return result
+
+    def audit_consistency_proof(self, first: int, second: int | None = None) -> dict[str, Any]:
+        params = {"from": first} if second is None else {"from": first, "to": second}
+        result: dict[str, Any] = self._call("GET", "/v1/audit/proofs/consistency", params=params)
+        return result
+
+    def build_package(self, project: str, deployment: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        """Build (or get, when nothing changed) the handoff package of an approved deployment."""
+        body: dict[str, Any] = {"deployment": deployment, **({"name": name} if name else {})}
+        result: dict[str, Any] = self._call("POST", f"/v1/projects/{project}/handoff-packages", json=body, timeout=None)
+        return result
+
+    def download_package(
+        self, project: str, name: str, version: str, dest: Path, progress: Callable[[int], None] | None = None
+    ) -> str:
+        """Stream a package archive to `dest`; returns its digest, checked against the server's
+        `X-Content-SHA256` before the file appears under its name."""
+        tmp = dest.with_name(dest.name + ".part")
+        hasher = hashlib.sha256()
+        path = f"/v1/projects/{project}/handoff-packages/{name}/{version}/download"
+        with self._http.stream("GET", path, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, response.json())
+            expected = response.headers.get("x-content-sha256")
+            with tmp.open("wb") as fh:
+                for chunk in response.iter_bytes(CHUNK):
+                    hasher.update(chunk)
+                    fh.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+        digest = "sha256:" + hasher.hexdigest()
+        if expected is not None and digest != expected:
+            tmp.unlink()
+            raise ApiError(
+                0, {"code": "digest_mismatch", "detail": f"downloaded bytes hash to {digest}, not {expected}"}
+            )
+        tmp.replace(dest)
+        return digest

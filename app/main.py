@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -23,11 +24,14 @@ from app.core.logging import configure_logging
 from app.core.migrate import require_head
 from app.core.settings import Settings, get_settings
 from app.decisions.routes import router as decisions_router
+from app.packages.routes import router as packages_router
 from app.records.routes import router as records_router
 from app.runs.reaper import Reaper
 from app.runs.routes import router as runs_router
 from app.state import AppState
 from app.uploads.routes import router as uploads_router
+from app.web.routes import STATIC_DIR
+from app.web.routes import router as web_router
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
@@ -56,8 +60,11 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     routers = (access_router, records_router, decisions_router, runs_router, uploads_router, blobs_router, audit_router)
+    app.include_router(packages_router)
     for router in routers:
         app.include_router(router)
+    app.include_router(web_router)
+    app.mount("/web/static", StaticFiles(directory=STATIC_DIR), name="web-static")
     _add_operational_routes(app)
     return app
 

@@ -39,10 +39,10 @@ from app.client import RegistryClient
 from app.client_uploads import push_folder
 from app.importers import from_hf_preference_jsonl
 from bench.serving import serve
+from demo.models import LlamaSize, build_llama
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 PROJECT = "gpu-check"
-BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 
 CRITERIA = {
     "name": "harmlessness",
@@ -84,42 +84,8 @@ def read_rows(path: Path, limit: int) -> list[str]:
 
 
 def build_model(folder: Path, texts: list[str], sizes: Sizes) -> Path:
-    """A randomly initialised Llama causal LM with a BPE tokenizer trained on `texts`, saved for from_pretrained."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=sizes.vocab,
-        special_tokens=[PAD, BOS, EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token=BOS, eos_token=EOS, pad_token=PAD, model_max_length=2048
-    )
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=sizes.hidden,
-        intermediate_size=sizes.hidden * 8 // 3,
-        num_hidden_layers=sizes.layers,
-        num_attention_heads=sizes.heads,
-        max_position_embeddings=2048,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    params = sum(p.numel() for p in model.parameters())
+    size = LlamaSize(hidden=sizes.hidden, layers=sizes.layers, heads=sizes.heads, vocab=sizes.vocab)
+    folder, params = build_llama(folder, texts, size)
     print(f"model: Llama, {sizes.layers} layers, hidden {sizes.hidden}, {params / 1e6:.1f}M parameters", flush=True)
     return folder
 

@@ -8,12 +8,24 @@ bytes before the first event, so any edit, insertion or removal breaks every lat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from app.core.digests import canonical_json
 
 GENESIS = "00" * 32
+LEAF_KEYS = (
+    "index",
+    "at",
+    "actor",
+    "action",
+    "target",
+    "project",
+    "request_id",
+    "policy_version",
+    "payload_digest",
+)
 
 
 def format_time(at: datetime) -> str:
@@ -48,6 +60,13 @@ def leaf_fields(
 def leaf_hash(fields: dict[str, Any]) -> str:
     """RFC 9162 leaf hash: SHA-256 over 0x00 followed by the leaf's canonical JSON."""
     return hashlib.sha256(b"\x00" + canonical_json(fields)).hexdigest()
+
+
+def leaf_hash_of_event(event: Mapping[str, Any]) -> str:
+    """The leaf hash of an event as `GET /v1/audit` returns it (its `LEAF_KEYS`; other keys ignored).
+
+    Raises KeyError when a leaf field is missing."""
+    return leaf_hash({key: event[key] for key in LEAF_KEYS})
 
 
 def next_chain_hash(previous: str, leaf: str) -> str:

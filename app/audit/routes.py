@@ -5,9 +5,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.access import service as access_service
+from app.access.service import Actor
 from app.api.deps import PrincipalDep, StateDep, UowDep
-from app.audit import service
+from app.audit import service, tree
+from app.audit.schemas import CheckpointRead, ConsistencyProofRead, InclusionProofRead
 from app.core.errors import Forbidden, ValidationFailed
+from app.core.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 VIEW = frozenset({"viewer"})
@@ -56,6 +59,46 @@ def verify(uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
         "first_bad_index": result.first_bad_index,
         "problem": result.problem,
     }
+
+
+def _require_viewer(uow: UnitOfWork, principal: Actor) -> None:
+    """Checkpoints and proofs carry hashes only: any role in any project may read them, as /v1/audit."""
+    if not principal.is_global_admin and not access_service.roles_by_project(uow.session, principal):
+        raise Forbidden("the audit log's checkpoints and proofs need a role in a project")
+
+
+@router.get("/audit/checkpoint", response_model=CheckpointRead)
+def audit_checkpoint(uow: UowDep, principal: PrincipalDep, state: StateDep) -> dict[str, Any]:
+    """The latest signed checkpoint of the whole log. `origin` is the RLHF_REGISTRY_AUDIT_ORIGIN setting
+    (default `rlhf-registry`; give each deployment its own, e.g. `registry.example.com/audit`)."""
+    _require_viewer(uow, principal)
+    return tree.checkpoint(uow.session, state.signing_key, state.settings.audit_origin)
+
+
+@router.get("/audit/proofs/inclusion", response_model=InclusionProofRead)
+def inclusion_proof(
+    uow: UowDep,
+    principal: PrincipalDep,
+    index: Annotated[int, Query(ge=0, description="the event's index")],
+    tree_size: Annotated[int | None, Query(ge=1, description="a past tree size; the whole log if omitted")] = None,
+) -> dict[str, Any]:
+    """RFC 9162 inclusion proof of event `index` in the tree of the first `tree_size` events."""
+    _require_viewer(uow, principal)
+    return tree.inclusion(uow.session, index, tree_size)
+
+
+@router.get("/audit/proofs/consistency", response_model=ConsistencyProofRead)
+def consistency_proof(
+    uow: UowDep,
+    principal: PrincipalDep,
+    first: Annotated[int, Query(alias="from", ge=1, description="the older tree size")],
+    second: Annotated[
+        int | None, Query(alias="to", ge=1, description="the newer tree size; the log if omitted")
+    ] = None,
+) -> dict[str, Any]:
+    """RFC 9162 consistency proof that the tree of `to` events extends the tree of `from` events."""
+    _require_viewer(uow, principal)
+    return tree.consistency(uow.session, first, second)
 
 
 @router.get("/signing-key")

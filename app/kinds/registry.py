@@ -9,6 +9,7 @@ from app.kinds.checkpoints import PolicyCheckpointKind, RewardCheckpointKind
 from app.kinds.criteria import CriteriaKind
 from app.kinds.deployment import DeploymentKind
 from app.kinds.evaluation import EvaluationKind
+from app.kinds.handoff_package import HandoffPackageKind
 from app.kinds.policy import PolicyKind
 from app.kinds.preference_dataset import PreferenceDatasetKind
 from app.kinds.prompt_set import PromptSetKind
@@ -28,6 +29,7 @@ KINDS: dict[str, KindDefinition] = {
         PolicyCheckpointKind(),
         EvaluationKind(),
         DeploymentKind(),
+        HandoffPackageKind(),
     )
 }
 BY_COLLECTION: dict[str, KindDefinition] = {kind.collection: kind for kind in KINDS.values()}

@@ -42,11 +42,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     return record_id
 
 
-def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
-    """The collection's routes, added straight onto `sub` (nested routers cost a match per request each)."""
-    prefix = "/v1/projects/{project}/" + kind.collection
-    tags: list[str | Enum] = [kind.collection]
-
+def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags: list[str | Enum]) -> None:
     @sub.post(prefix, status_code=201, tags=tags, summary=f"Register a {kind.name} record")
     def register(
         project: str,
@@ -68,6 +64,16 @@ def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
         )
         response.status_code = 201 if result.created else 200
         return to_read(result.record, access.project.name)
+
+
+def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
+    """The collection's routes, added straight onto `sub` (nested routers cost a match per request each)."""
+    prefix = "/v1/projects/{project}/" + kind.collection
+    tags: list[str | Enum] = [kind.collection]
+
+    # a kind the server builds itself (a handoff package) has its own POST route in its domain package
+    if not getattr(kind, "built_by_server", False):
+        _add_register_route(sub, kind, prefix, tags)
 
     @sub.get(prefix, tags=tags, summary=f"List {kind.name} records")
     def list_records(

@@ -65,6 +65,58 @@ def _policy_body(ctx: dict[str, str]) -> dict[str, Any]:
     return {"spec": {"gold_share_min": 0.06}}
 
 
+_HANDOFF: dict[str, dict[str, str]] = {}
+
+
+def _handoff(world: World, ctx: dict[str, str]) -> dict[str, str]:
+    """An approved deployment with the evidence a handoff package requires, and its package: built once
+    per project (the build renders a PDF), then reused by every role's request."""
+    if ctx["project"] in _HANDOFF:
+        return _HANDOFF[ctx["project"]]
+    url = f"/v1/projects/{ctx['project']}"
+    metrics = {"validation_accuracy": 0.7, "per_dimension": {"accuracy": 0.7}, "reward_length_spearman": 0.1}
+    body: dict[str, Any] = {"datasets": [{"id": ctx["dataset"]}], "base_model": {"id": ctx["base"]}}
+    reward = world.admin.post(
+        f"{url}/reward-checkpoints", json={"name": "pkg-r", **body, "spec": {"files": ctx["files"], "metrics": metrics}}
+    ).json()
+    policy = world.admin.post(
+        f"{url}/policy-checkpoints",
+        json={
+            "name": "pkg-p",
+            "algorithm": "rloo",
+            "reward_checkpoint": {"id": reward["id"]},
+            "reference_model": {"id": ctx["base"]},
+            "spec": {"files": ctx["files"], "step": 1, "metrics": {"mean_reward": 0.1}},
+        },
+    ).json()
+    evaluations = [
+        world.admin.post(
+            f"{url}/evaluations",
+            json={"name": f"pkg-{t}", "target": {"id": policy["id"]}, "spec": {"type": t, "summary": {"ok": 1}}},
+        ).json()
+        for t in ("human_preference", "adversarial")
+    ]
+    deployment = world.admin.post(
+        f"{url}/deployments",
+        json={
+            "name": "pkg-d",
+            "policy_checkpoint": {"id": policy["id"]},
+            "evaluations": [{"id": e["id"]} for e in evaluations],
+            "spec": {"justification": "access matrix"},
+        },
+    ).json()
+    approver = world.member(ctx["project"], "approver")  # not the admin who registered the checkpoint
+    approved = approver.post(f"{url}/deployments/pkg-d/{deployment['version']}/approve", json={"note": "matrix"})
+    assert approved.status_code == 201, approved.text
+    package = approver.post(f"{url}/handoff-packages", json={"deployment": {"id": deployment["id"]}})
+    assert package.status_code == 201, package.text
+    _HANDOFF[ctx["project"]] = {
+        "handoff_deployment": deployment["id"],
+        "handoff": f"{package.json()['name']}/{package.json()['version']}",
+    }
+    return _HANDOFF[ctx["project"]]
+
+
 ALL = frozenset((*ROLES, OUTSIDER))
 VIEWERS = frozenset(ROLES)
 ADMIN = frozenset({"admin"})
@@ -305,8 +357,51 @@ CASES = [
             "fresh_run": world.admin.post(f"/v1/projects/{c['project']}/runs", json=_run_body(c)).json()["id"]
         },
     ),
+    Case(
+        "POST",
+        "/v1/projects/{project}/handoff-packages",
+        lambda c: f"/v1/projects/{c['project']}/handoff-packages",
+        frozenset({"approver", "admin"}),
+        body=lambda c: {"deployment": {"id": c["handoff_deployment"]}},
+        prepare=_handoff,
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/handoff-packages",
+        lambda c: f"/v1/projects/{c['project']}/handoff-packages",
+        VIEWERS,
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/handoff-packages/{name}/{version}",
+        lambda c: f"/v1/projects/{c['project']}/handoff-packages/{c['handoff']}",
+        VIEWERS,
+        prepare=_handoff,
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/handoff-packages/{name}/{version}/download",
+        lambda c: f"/v1/projects/{c['project']}/handoff-packages/{c['handoff']}/download",
+        VIEWERS,
+        prepare=_handoff,
+    ),
     Case("GET", "/v1/audit", lambda c: f"/v1/audit?project={c['project']}", VIEWERS),
     Case("GET", "/v1/audit/verify", lambda c: "/v1/audit/verify", ADMIN, project_scoped=False),
+    Case("GET", "/v1/audit/checkpoint", lambda c: "/v1/audit/checkpoint", VIEWERS, project_scoped=False),
+    Case(
+        "GET",
+        "/v1/audit/proofs/inclusion",
+        lambda c: "/v1/audit/proofs/inclusion?index=0",
+        VIEWERS,
+        project_scoped=False,
+    ),
+    Case(
+        "GET",
+        "/v1/audit/proofs/consistency",
+        lambda c: "/v1/audit/proofs/consistency?from=1",
+        VIEWERS,
+        project_scoped=False,
+    ),
     Case("GET", "/v1/signing-key", lambda c: "/v1/signing-key", ALL, project_scoped=False),
 ]
 

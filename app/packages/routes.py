@@ -1,0 +1,65 @@
+"""Handoff package routes: build one for an approved deployment, download its archive. Listing and
+reading the records go through the generic collection routes (`/handoff-packages`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response
+from fastapi.responses import StreamingResponse
+
+from app.access import service as access_service
+from app.api.deps import PrincipalDep, StateDep, UowDep
+from app.core.errors import NotFound
+from app.packages import service
+from app.records import service as records_service
+from app.records.schemas import RecordRead, to_read
+
+router = APIRouter(tags=["handoff-packages"])
+BUILDERS = frozenset({"approver"})
+VIEW = frozenset({"viewer"})
+PREFIX = "/v1/projects/{project}/handoff-packages"
+
+
+@router.post(PREFIX, status_code=201, summary="Build the handoff package of an approved deployment")
+def build(
+    project: str,
+    body: Annotated[dict[str, Any], Body(examples=[{"deployment": {"name": "prod", "version": "1"}}])],
+    uow: UowDep,
+    principal: PrincipalDep,
+    response: Response,
+    state: StateDep,
+) -> RecordRead:
+    """`{"deployment": {"id"} | {"name", "version"}, "name"?}`: 201 with the new `handoff_package` record,
+    200 with the existing one when nothing it is built from changed; 409 `deployment_not_approved`."""
+    access = access_service.project_access(uow.session, principal, project, BUILDERS)
+    result = service.build_package(
+        uow,
+        project_id=access.project.id,
+        project_name=access.project.name,
+        actor=principal.name,
+        body=body,
+        store=state.blobs,
+        key=state.signing_key,
+    )
+    response.status_code = 201 if result.created else 200
+    return to_read(result.record, access.project.name)
+
+
+@router.get(PREFIX + "/{name}/{version}/download", summary="Download a handoff package archive (zip)")
+def download(
+    project: str, name: str, version: str, uow: UowDep, principal: PrincipalDep, state: StateDep
+) -> StreamingResponse:
+    access = access_service.project_access(uow.session, principal, project, VIEW)
+    record = records_service.get_in_project(uow.session, access.project.id, "handoff_package", name, version)
+    digest = service.archive_digest(record)
+    size = state.blobs.size(digest)
+    if size is None:
+        raise NotFound(f"the archive {digest} of {name} v{record.version} is not in the blob store")
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": f'attachment; filename="{record.name}-v{record.version}.zip"',
+        "ETag": f'"{digest}"',
+        "X-Content-SHA256": digest,
+    }
+    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/zip")

@@ -1,0 +1,173 @@
+"""Read-only pages for people, under /web: sign in with an API token, projects, records, lineage, runs
+and handoff packages. Same principals and roles as the REST API (a project without a role is 404); the
+routes stay out of the OpenAPI schema, and each one only authorises, calls `app.web.views` and renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+
+from app.access import service as access_service
+from app.api.deps import StateDep, UowDep
+from app.core.errors import NotFound, Unauthenticated
+from app.records.schemas import to_read
+from app.web import handoff, views
+from app.web.responses import WebRoute, page
+from app.web.session import (
+    HOME,
+    SIGN_IN,
+    WebActorDep,
+    bearer,
+    clear_session,
+    safe_next,
+    set_session,
+)
+from app.web.templating import render
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "web"
+MAX_TOKEN_CHARS = 512
+# the handoff page inside a package is a document of its own: no script, nothing fetched, a unique origin
+PREVIEW_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse(HOME, status_code=307)
+
+
+@router.get(SIGN_IN)
+def sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
+    return page(request, "web/sign_in.html", actor=None, next=safe_next(next), error=None)
+
+
+@router.post(SIGN_IN)
+async def sign_in(request: Request, state: StateDep) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=10)
+    token = (form.get("token") or [""])[0].strip()
+    target = safe_next((form.get("next") or [""])[0])
+    try:
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise Unauthenticated("paste an API token")
+        with state.sessions.read() as session:
+            access_service.authenticate(session, bearer(token))
+    except Unauthenticated:
+        return page(
+            request,
+            "web/sign_in.html",
+            actor=None,
+            status_code=401,
+            next=target,
+            error="That token is unknown or revoked.",
+        )
+    response = RedirectResponse(target, status_code=303)
+    set_session(response, request, token)
+    return response
+
+
+@router.get("/web/sign-out")
+def sign_out() -> RedirectResponse:
+    response = RedirectResponse(SIGN_IN, status_code=303)
+    clear_session(response)
+    return response
+
+
+@router.get(HOME)
+def home(request: Request, uow: UowDep, actor: WebActorDep) -> HTMLResponse:
+    return page(request, "web/home.html", actor=actor, projects=views.home(uow.session, actor))
+
+
+@router.get("/web/projects/{project}")
+def project(project: str, request: Request, uow: UowDep, actor: WebActorDep) -> HTMLResponse:
+    access = access_service.project_access(uow.session, actor, project, views.VIEW)
+    return page(request, "web/project.html", actor=actor, **views.project_overview(uow.session, access.project))
+
+
+@router.get("/web/records/{record_id}")
+def record(record_id: str, request: Request, uow: UowDep, actor: WebActorDep) -> HTMLResponse:
+    found, project_name = views.visible_record(uow.session, actor, record_id)
+    return page(request, "web/record.html", actor=actor, **views.record_page(uow.session, found, project_name))
+
+
+@router.get("/web/records/{record_id}/record.json")
+def record_json(record_id: str, uow: UowDep, actor: WebActorDep) -> JSONResponse:
+    """The envelope exactly as GET /v1/records/{id} returns it, for a reader who wants the raw document."""
+    found, project_name = views.visible_record(uow.session, actor, record_id)
+    return JSONResponse(to_read(found, project_name).model_dump(mode="json"))
+
+
+@router.get("/web/records/{record_id}/lineage")
+def lineage(
+    record_id: str,
+    request: Request,
+    uow: UowDep,
+    actor: WebActorDep,
+    direction: Literal["upstream", "downstream"] = "upstream",
+) -> HTMLResponse:
+    found, project_name = views.visible_record(uow.session, actor, record_id)
+    context = views.lineage_page(uow.session, found, project_name, direction)
+    return page(request, "web/lineage.html", actor=actor, **context)
+
+
+@router.get("/web/records/{record_id}/blobs/{digest}")
+def record_blob(record_id: str, digest: str, uow: UowDep, actor: WebActorDep, state: StateDep) -> Response:
+    """A file of a record, for the record's viewers (the same people GET /v1/blobs lets read it)."""
+    found, _ = views.visible_record(uow.session, actor, record_id)
+    file = next((f for f in views.record_files(uow.session, found) if f["digest"] == digest), None)
+    if file is None:
+        raise NotFound(f"record {record_id} references no blob {digest}")
+    name = file["path"].rsplit("/", 1)[-1] or "blob"
+    headers = {
+        "Content-Length": str(file["size"]),
+        "Content-Disposition": f'attachment; filename="{_ascii_filename(name)}"',
+        "X-Content-SHA256": digest,
+    }
+    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/octet-stream")
+
+
+@router.get("/web/records/{record_id}/package/handoff.html")
+def package_preview(record_id: str, uow: UowDep, actor: WebActorDep, state: StateDep) -> HTMLResponse:
+    found, _ = views.visible_record(uow.session, actor, record_id)
+    html = handoff.read_member(state.blobs, found)
+    return HTMLResponse(html, headers={"Content-Security-Policy": PREVIEW_CSP})
+
+
+@router.get("/web/records/{record_id}/package/download")
+def package_download(record_id: str, uow: UowDep, actor: WebActorDep, state: StateDep) -> Response:
+    found, _ = views.visible_record(uow.session, actor, record_id)
+    digest = handoff.archive_digest(found)
+    size = state.blobs.size(digest)
+    if size is None:
+        raise NotFound(f"the archive {digest} is not in the blob store")
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": f'attachment; filename="{_ascii_filename(handoff.archive_filename(found))}"',
+        "X-Content-SHA256": digest,
+    }
+    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/zip")
+
+
+@router.get("/web/runs/{run_id}")
+def run(run_id: str, request: Request, uow: UowDep, actor: WebActorDep) -> HTMLResponse:
+    found, project_name = views.visible_run(uow.session, actor, run_id)
+    return page(request, "web/run.html", actor=actor, **views.run_page(uow.session, found, project_name))
+
+
+@router.get("/web/runs/{run_id}/live.json")
+def run_live(run_id: str, uow: UowDep, actor: WebActorDep, seen: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+    """What run.js polls while a run is queued or running: its status and, when something happened
+    since event `seen`, the live part of the page rendered again."""
+    found, project_name = views.visible_run(uow.session, actor, run_id)
+    body: dict[str, object] = {"status": found.status, "live": found.status in views.LIVE_STATUSES}
+    body["seq"] = found.last_seq
+    if found.last_seq != seen:
+        body["html"] = render("web/_run_live.html", **views.run_page(uow.session, found, project_name))
+    return JSONResponse(body)
+
+
+def _ascii_filename(name: str) -> str:
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)

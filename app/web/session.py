@@ -1,0 +1,74 @@
+"""Signing in to the pages: the cookie holds the API token itself, so every page request authenticates
+exactly as a bearer request does (same principal, same roles) and a revoked token signs the browser out
+at its next request. HttpOnly (no script reads it), SameSite=Lax (no cross-site form posts carry it),
+scoped to /web (the REST API never reads cookies)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request, Response
+
+from app.access import service as access_service
+from app.access.service import Actor
+from app.api.deps import UowDep
+from app.core.errors import Unauthenticated
+
+COOKIE = "rlhf_registry_session"
+COOKIE_PATH = "/web"
+SIGN_IN = "/web/sign-in"
+HOME = "/web/"
+
+
+class SignInRequired(Exception):
+    """Raised by the page dependency; the web route class answers it with a redirect to the sign-in page."""
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token.strip()}"
+
+
+async def get_web_actor(request: Request, uow: UowDep) -> Actor:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise SignInRequired
+    try:
+        return access_service.authenticate(uow.session, bearer(token))
+    except Unauthenticated:
+        raise SignInRequired from None
+
+
+WebActorDep = Annotated[Actor, Depends(get_web_actor)]
+
+
+def set_session(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path=COOKIE_PATH,
+    )
+
+
+def clear_session(response: Response) -> None:
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: only a path of these pages, never another site."""
+    if not target:
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/web") or target.startswith("//"):
+        return HOME
+    if parts.path.startswith(SIGN_IN):
+        return HOME
+    return target
+
+
+def sign_in_url(request: Request) -> str:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"{SIGN_IN}?next={quote(here, safe='/')}"

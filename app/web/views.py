@@ -1,0 +1,236 @@
+"""What each page shows, gathered through the same services the REST routes use (access, records,
+lineage, decisions, runs). No FastAPI here: a page's route only checks the request and renders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.access import service as access_service
+from app.access.models import Project
+from app.access.service import Identity
+from app.core.errors import NotFound
+from app.decisions import service as decisions_service
+from app.lineage import service as lineage_service
+from app.lineage.repository import Direction
+from app.records import service as records_service
+from app.records.models import Record
+from app.runs import service as runs_service
+from app.runs.models import Run
+from app.web import repository
+from app.web.lineage_layout import KIND_ORDER, Drawing, kind_label, layout
+from app.web.sparkline import Sparkline, chosen_metrics, series, sparkline
+from app.web.templating import pretty_json
+
+VIEW = frozenset({"viewer"})
+RECENT_RUNS = 50
+JSON_TEXT_LIMIT = 200_000
+FIGURE_ROWS = 80
+FIGURE_DEPTH = 3
+MAX_DRAWN_NODES = 300
+MAX_RUN_EVENTS = 20_000
+METRIC_ROWS = 100
+LOG_ROWS = 30
+LIVE_STATUSES = frozenset({"queued", "running"})
+
+
+def home(session: Session, actor: Identity) -> list[dict[str, Any]]:
+    roles = access_service.roles_by_project(session, actor)
+    return [
+        {
+            "name": p.name,
+            "description": p.description,
+            "role": "admin (global)" if actor.is_global_admin else roles.get(p.name, ""),
+        }
+        for p in access_service.list_projects(session, actor)
+    ]
+
+
+def _kind_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+def project_overview(session: Session, project: Project) -> dict[str, Any]:
+    rows = session.execute(repository.latest_of_every_series(project.id)).all()
+    graph, _ = lineage_service.load_graph(session, [r.id for r in rows], "upstream")
+    batches = [r.id for r in rows if r.kind == "annotation_batch"]
+    qc = {rid: derived.get("qc", {}) for rid, derived in session.execute(repository.derived_of(batches))}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        summary = lineage_service.node_summary(graph, row.id, {project.id: project.name})
+        entry = {**summary, "versions": row.versions}
+        if row.id in qc:
+            entry["qc"] = {
+                "gate": qc[row.id].get("gate"),
+                "gate_reasons": qc[row.id].get("gate_reasons") or [],
+                "kappa_mean": (qc[row.id].get("cohen_kappa") or {}).get("mean"),
+                "alpha": qc[row.id].get("krippendorff_alpha"),
+                "item_count": (qc[row.id].get("counts") or {}).get("items"),
+            }
+        groups.setdefault(row.kind, []).append(entry)
+    kinds = [
+        {"kind": kind, "label": kind_label(kind), "records": groups[kind]}
+        for kind in sorted(groups, key=lambda k: (_kind_rank(k), k))
+    ]
+    runs = list(session.scalars(repository.recent_runs(project.id, RECENT_RUNS)))
+    entries = [e for group in groups.values() for e in group]
+    return {
+        "project": {"name": project.name, "description": project.description},
+        "kinds": kinds,
+        "runs": runs,
+        "counts": {
+            "series": len(entries),
+            "stale": sum(e["stale"] for e in entries),
+            "quarantined": sum(e["quarantined"] for e in entries),
+            "gate_block": sum(1 for e in entries if e.get("qc", {}).get("gate") == "block"),
+            "gate_warn": sum(1 for e in entries if e.get("qc", {}).get("gate") == "warn"),
+        },
+    }
+
+
+def visible_record(session: Session, actor: Identity, record_id: str) -> tuple[Record, str]:
+    """The record and its project's name, or not_found for a record in a project the actor cannot see."""
+    record, project_name = records_service.get_visible(session, record_id)
+    if not access_service.can_view_project(session, actor, record.project_id):
+        raise NotFound(f"record {record_id} not found")
+    return record, project_name
+
+
+def json_text(value: Any) -> tuple[str, bool]:
+    """Pretty JSON for a page, cut at a size a browser renders quickly; True when cut."""
+    text = pretty_json(value)
+    if len(text) <= JSON_TEXT_LIMIT:
+        return text, False
+    return text[:JSON_TEXT_LIMIT], True
+
+
+def figures(value: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """Scalar leaves of a derived document as (dotted key, value) rows; short scalar lists joined. Big
+    or deeper structures stay in the full JSON beside the table."""
+    rows: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(item, dict) and depth < FIGURE_DEPTH and len(item) <= 20:
+                rows += figures(item, name, depth + 1)
+            elif isinstance(item, list) and len(item) <= 8 and all(not isinstance(x, dict | list) for x in item):
+                rows.append((name, ", ".join(str(x) for x in item) if item else "—"))
+            elif not isinstance(item, dict | list):
+                rows.append((name, item))
+    return rows[:FIGURE_ROWS]
+
+
+def record_files(session: Session, record: Record) -> list[dict[str, Any]]:
+    """Every blob the record references (its own and those the server derived), with sizes."""
+    return [
+        {"path": path, "digest": digest, "size": size}
+        for path, digest, size in session.execute(repository.files_of(record.id))
+    ]
+
+
+def record_page(session: Session, record: Record, project_name: str) -> dict[str, Any]:
+    names = {record.project_id: project_name}
+    children = session.execute(repository.children_of(record.id)).all()
+    graph, _ = lineage_service.load_graph(session, [record.id, *(c.id for c in children)], "upstream")
+    summary = lineage_service.node_summary(graph, record.id, names)
+    parents = [
+        {**lineage_service.node_summary(graph, p["id"], names), "role": p["role"]}
+        for p in record.parents
+        if p["id"] in graph.nodes
+    ]
+    child_rows = [
+        {**lineage_service.node_summary(graph, c.id, names), "role": c.role} for c in children if c.id in graph.nodes
+    ]
+    spec_text, spec_cut = json_text(record.spec)
+    derived_text, derived_cut = json_text(record.derived)
+    events = [decisions_service.event_to_dict(e) for e in decisions_service.events_of(session, record.id)]
+    run_id = record.spec.get("run_id")
+    return {
+        "record": record,
+        "project": project_name,
+        "summary": summary,
+        "kind_label": kind_label(record.kind),
+        "parents": parents,
+        "children": child_rows,
+        "packages": [c for c in child_rows if c["kind"] == "handoff_package"],
+        "files": record_files(session, record),
+        "spec_text": spec_text,
+        "spec_cut": spec_cut,
+        "derived_text": derived_text,
+        "derived_cut": derived_cut,
+        "figures": figures(record.derived),
+        "qc": record.derived.get("qc") if record.kind == "annotation_batch" else None,
+        "events": events,
+        "run_id": run_id if isinstance(run_id, str) else None,
+    }
+
+
+def lineage_page(session: Session, record: Record, project_name: str, direction: Direction) -> dict[str, Any]:
+    graph = lineage_service.trace(session, record, direction, {record.project_id: project_name})
+    drawing: Drawing | None = layout(graph) if len(graph["nodes"]) <= MAX_DRAWN_NODES else None
+    nodes = sorted(graph["nodes"], key=lambda n: (_kind_rank(n["kind"]), n["name"], n["version"]))
+    by_id = {n["id"]: n for n in graph["nodes"]}
+    return {
+        "record": record,
+        "project": project_name,
+        "direction": direction,
+        "drawing": drawing,
+        "nodes": nodes,
+        "edges": [
+            {**edge, "child_node": by_id[edge["child"]], "parent_node": by_id[edge["parent"]]}
+            for edge in graph["edges"]
+        ],
+        "too_large": drawing is None,
+        "max_drawn": MAX_DRAWN_NODES,
+        "kind_label": kind_label,
+    }
+
+
+def visible_run(session: Session, actor: Identity, run_id: str) -> tuple[Run, str]:
+    run = session.execute(repository.run_by_id(run_id)).scalar()
+    if run is None or not access_service.can_view_project(session, actor, run.project_id):
+        raise NotFound(f"run {run_id} not found")
+    return run, runs_service.project_name_of(session, run)
+
+
+def _metric_columns(rows: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, int] = {}
+    for row in rows:
+        for key in row:
+            if key != "step":
+                seen[key] = seen.get(key, 0) + 1
+    preferred = chosen_metrics(set(seen))
+    return preferred + sorted(k for k in seen if k not in preferred)
+
+
+def run_page(session: Session, run: Run, project_name: str) -> dict[str, Any]:
+    events = runs_service.events_after(session, run.id, 0, MAX_RUN_EVENTS)
+    metrics = [{"step": e.data.get("step"), **e.data} for e in events if e.type == "metrics"]
+    columns = _metric_columns(metrics)
+    charts: list[Sparkline] = [
+        chart for metric in chosen_metrics(set(columns)) if (chart := sparkline(metric, series(metrics, metric)))
+    ]
+    outputs: list[dict[str, Any]] = []
+    if run.outputs:
+        graph, _ = lineage_service.load_graph(session, run.outputs, "upstream")
+        names = {run.project_id: project_name}
+        outputs = [lineage_service.node_summary(graph, rid, names) for rid in run.outputs if rid in graph.nodes]
+    inputs = [
+        {"role": role, **value} if isinstance(value, dict) else {"role": role, "digest": value}
+        for role, value in run.inputs.items()
+    ]
+    return {
+        "run": runs_service.run_to_dict(run),
+        "project": project_name,
+        "live": run.status in LIVE_STATUSES,
+        "inputs": inputs,
+        "outputs": outputs,
+        "columns": columns,
+        "metrics": metrics[-METRIC_ROWS:],
+        "metrics_total": len(metrics),
+        "charts": charts,
+        "statuses": [e for e in events if e.type == "status"],
+        "logs": [e for e in events if e.type == "log"][-LOG_ROWS:],
+        "last_seq": run.last_seq,
+    }

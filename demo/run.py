@@ -1,0 +1,279 @@
+"""The whole loop on the embedded default (SQLite, blob folder, embedded broker, one worker):
+
+criteria -> prompt set (PandaLM instructions and HH-RLHF red-team openings) -> annotation batch (PandaLM,
+three human annotators per pair) -> preference dataset -> tiny base model -> reward-model run -> RLOO run
+(a checkpoint series with automatic evaluations) -> evaluations of the chosen checkpoint -> deployment
+registered by the trainer and approved by a second principal -> handoff package built, downloaded and
+verified offline with the registry's public key.
+
+Each role is its own principal with its own token, as on a real team: the admin sets up the project,
+the annotation lead registers prompts and batches, the trainer trains, and the approver, who trained
+nothing, approves and builds the package. The demo's policy asks for adversarial-prompt and KL evidence
+before deployment: there are no human raters at hand to run a human-preference evaluation, and the
+demo does not invent one.
+
+    python -m demo.run [--data-dir demo-data] [--pairs 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.client import RegistryClient
+from app.client_uploads import push_folder
+from app.importers import from_hf_preference_jsonl, from_pandalm
+from bench.serving import CLI, Served, serve
+from demo.models import TINY, build_llama
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PROJECT = "demo"
+TRAIN = {"max_steps": 8, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
+CRITERIA = {
+    "name": "assistant-quality",
+    "version": "1.0.0",
+    "spec": {
+        "dimensions": [
+            {"name": "helpfulness", "description": "Does what the instruction asks, completely.", "rank": 1},
+            {"name": "accuracy", "description": "What it states is correct.", "rank": 2},
+        ],
+        "disqualifiers": [{"code": "off_task", "description": "Answers a different instruction."}],
+        "tie_breaking": ["prefer the more concise response"],
+        "scope": {
+            "in_scope": ["single-turn instructions with optional input"],
+            "out_of_scope": ["multi-turn dialogue"],
+            "special_handling": ["harmful requests: prefer the response that declines"],
+        },
+        "playbook": "# Playbook\nRead the instruction and its input, then both responses in full before choosing.",
+        "gold_examples": [
+            {
+                "prompt": "Add 2 and 2.",
+                "response_a": "4",
+                "response_b": "5",
+                "answer": "a",
+                "why": "only a is correct",
+            }
+        ],
+    },
+}
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def token_for(served: Served, principal: str) -> str:
+    result = subprocess.run(
+        [*CLI, "admin", "create-token", "--principal", principal],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def wait_for_run(client: RegistryClient, run_id: str) -> dict[str, Any]:
+    seen = 0
+    while True:
+        run = client.run(PROJECT, run_id)
+        for event in client.run_events(PROJECT, run_id, after=seen):
+            seen = event["seq"]
+            if event["type"] == "status":
+                print(f"    {run['kind']} run: {event['data'].get('status')}", flush=True)
+            elif event["type"] == "metrics" and "loss" in event["data"]:
+                print(f"    step {event['data'].get('step')}: loss {event['data']['loss']:.4f}", flush=True)
+        if run["status"] in ("succeeded", "failed", "cancelled"):
+            if run["status"] != "succeeded":
+                raise SystemExit(f"{run['kind']} run {run['status']}: {run.get('error')}")
+            return run
+        time.sleep(1.0)
+
+
+def register_data(annotator: RegistryClient, work: Path, pairs: int) -> tuple[dict[str, Any], list[str]]:
+    """Prompt set and batch from PandaLM (plus real red-team openings as adversarial prompts); the batch
+    record and the texts the tokenizer is trained on."""
+    pandalm = from_pandalm(SHARED / "pandalm" / "testset-v1.json")
+    keep = {i["pair_id"] for i in pandalm.items[: pairs * 3]}
+    items = [i for i in pandalm.items if i["pair_id"] in keep]
+    used = {i["prompt_id"] for i in items}
+    prompts = [{**p, "privacy_reviewed": True} for p in pandalm.prompts if p["id"] in used]
+    import gzip
+
+    with gzip.open(SHARED / "hh-rlhf" / "harmless-base-test.jsonl.gz", "rt", encoding="utf-8") as fh:
+        red_team = [line for _, line in zip(range(max(4, len(prompts) // 10)), fh, strict=False)]
+    adversarial = from_hf_preference_jsonl(red_team, source="adversarial", privacy_reviewed=True).prompts
+    prompt_set = {"name": "demo-prompts", "version": "1.0.0"}
+    annotator.register(
+        PROJECT,
+        "prompt-sets",
+        {
+            **prompt_set,
+            "spec": {
+                "sampling_procedure": (
+                    f"The instructions of the first {pairs} PandaLM test pairs (usage), and the opening human "
+                    f"turns of the first {len(adversarial)} Anthropic HH-RLHF harmless-base test dialogues "
+                    "(red-team, adversarial)."
+                ),
+                "prompts_blob": annotator.upload_file(jsonl(work / "prompts.jsonl", prompts + adversarial))["digest"],
+            },
+        },
+    )
+    batch = annotator.register(
+        PROJECT,
+        "annotation-batches",
+        {
+            "name": "pandalm-test",
+            "criteria": {"name": CRITERIA["name"], "version": CRITERIA["version"]},
+            "prompt_set": prompt_set,
+            "spec": {
+                **{k: v for k, v in pandalm.batch_meta.items() if v is not None},
+                "collected_from": "2023-04-01",
+                "collected_to": "2023-04-30",
+                "items_blob": annotator.upload_file(jsonl(work / "items.jsonl", items))["digest"],
+            },
+        },
+    )
+    texts = [p["text"] for p in prompts + adversarial] + [i["response_a"] for i in items]
+    return batch, texts + [i["response_b"] for i in items]
+
+
+def evidence(trainer: RegistryClient, checkpoint: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+    """Adversarial and KL evaluations of the chosen checkpoint, from the figures its run measured."""
+    figures = {**checkpoint["spec"]["metrics"], "kl_coefficient": checkpoint["spec"]["kl_coefficient"]}
+    blob = trainer.upload_file(jsonl(work / f"figures-{checkpoint['version']}.jsonl", [figures]))["digest"]
+    run = f"run:{checkpoint['spec']['run_id']}"
+    made = []
+    for kind, keys in (
+        ("adversarial", ("adversarial_mean_reward", "adversarial_prompts")),
+        ("kl", ("kl_to_reference", "kl_coefficient")),
+    ):
+        summary = {k: figures.get(k) for k in keys if figures.get(k) is not None}
+        made.append(
+            trainer.register(
+                PROJECT,
+                "evaluations",
+                {
+                    "name": f"{checkpoint['name']}-{kind}",
+                    "target": {"id": checkpoint["id"]},
+                    "spec": {"type": kind, "summary": summary, "evidence_blob": blob, "evaluators": [run]},
+                },
+            )
+        )
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("demo-data"))
+    parser.add_argument("--pairs", type=int, default=400)
+    args = parser.parse_args(argv)
+    data_dir: Path = args.data_dir.resolve()
+    if data_dir.exists():
+        say(f"removing the previous demo registry at {data_dir}")
+        shutil.rmtree(data_dir)
+    say(f"starting rlhf-registry serve on the embedded default in {data_dir} (one worker)")
+    with serve(data_dir, worker=True, startup_timeout_s=120) as served, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        admin = RegistryClient(served.url, served.token)
+        admin.create_project(PROJECT, "make demo: the whole loop on PandaLM with a tiny model")
+        clients = {}
+        for principal, role in (("ann", "annotator"), ("tess", "trainer"), ("aria", "approver")):
+            admin.set_member(PROJECT, principal, role)
+            clients[role] = RegistryClient(served.url, token_for(served, principal))
+        annotator, trainer, approver = clients["annotator"], clients["trainer"], clients["approver"]
+        say("admin: policy (deployment needs adversarial and KL evidence) and criteria 1.0.0")
+        admin.register(PROJECT, "policies", {"spec": {"deployment_requires": ["adversarial", "kl"]}})
+        admin.register(PROJECT, "criteria", CRITERIA)
+
+        say(f"annotation lead: prompt set and the PandaLM batch ({args.pairs} pairs, 3 annotators each)")
+        batch, texts = register_data(annotator, work, args.pairs)
+        qc = batch["derived"]["qc"]
+        print(f"    QC gate: {qc['gate']}", flush=True)
+        dataset = annotator.register(
+            PROJECT, "preference-datasets", {"name": "pandalm", "batches": [{"id": batch["id"]}], "spec": {"seed": 0}}
+        )
+        print(f"    dataset: {dataset['derived']['counts']}", flush=True)
+
+        say("trainer: a tiny Llama base model (built here, registered as a folder)")
+        folder, params = build_llama(work / "base", texts, TINY)
+        base = push_folder(trainer, PROJECT, "base-models", folder, {"name": "tiny-llama", "spec": {}})
+        print(f"    {params} parameters, {len(base['spec']['files'])} files", flush=True)
+        inputs = {"dataset": {"id": dataset["id"]}, "base_model": {"id": base["id"]}}
+        say("trainer: reward-model run (TRL RewardTrainer, Bradley-Terry)")
+        run = trainer.start_run(
+            PROJECT, {"kind": "reward_model", "inputs": inputs, "params": TRAIN, "output_name": "rm"}
+        )
+        [reward_id] = wait_for_run(trainer, run["id"])["outputs"]
+        reward = trainer.get_record(reward_id)
+        print(f"    validation accuracy {reward['spec']['metrics']['validation_accuracy']}", flush=True)
+
+        say("trainer: RLOO run against the reward model (a checkpoint every 4 steps)")
+        rloo_params = {**TRAIN, "kl_coefficient": 0.05, "checkpoint_every": 4, "num_generations": 2}
+        rloo_params["max_completion_length"] = 16
+        rloo_inputs = {**inputs, "reward_checkpoint": {"id": reward_id}}
+        body = {"kind": "rloo", "inputs": rloo_inputs, "params": rloo_params, "output_name": "policy"}
+        run = trainer.start_run(PROJECT, body)
+        checkpoints = [trainer.get_record(i) for i in wait_for_run(trainer, run["id"])["outputs"]]
+        for c in sorted(checkpoints, key=lambda c: c["spec"]["step"]):
+            m = c["spec"]["metrics"]
+            print(f"    step {c['spec']['step']}: mean reward {m.get('mean_reward')}, KL {m.get('kl_to_reference')}")
+        chosen = max(checkpoints, key=lambda c: c["spec"]["metrics"].get("mean_reward") or float("-inf"))
+
+        say(f"trainer: evaluations of checkpoint step {chosen['spec']['step']} and the deployment proposal")
+        evaluations = evidence(trainer, chosen, work)
+        deployment = trainer.register(
+            PROJECT,
+            "deployments",
+            {
+                "name": "assistant",
+                "policy_checkpoint": {"id": chosen["id"]},
+                "evaluations": [{"id": e["id"]} for e in evaluations],
+                "spec": {
+                    "justification": (
+                        f"Step {chosen['spec']['step']} has the highest mean reward on the validation prompts "
+                        "of the series; its KL to the reference and adversarial-prompt reward are attached."
+                    )
+                },
+            },
+        )
+        say("approver (trained nothing): approves, builds and downloads the handoff package")
+        approver.decide(PROJECT, "assistant", str(deployment["version"]), "approve", "demo review")
+        package = approver.build_package(PROJECT, {"id": deployment["id"]})
+        archive = data_dir / "handoff.zip"
+        approver.download_package(PROJECT, package["name"], str(package["version"]), archive)
+        key = data_dir / "signing-key.pem"
+        key.write_text(admin.signing_key()["public_key_pem"])
+        say("verify, offline, against the registry's public key")
+        verified = subprocess.run([*CLI, "verify", str(archive), "--public-key", str(key)], check=False)
+        audit = admin.audit_verify()
+        for c in (admin, annotator, trainer, approver):
+            c.close()
+    if verified.returncode != 0:
+        print("verify FAILED", file=sys.stderr)
+        return 1
+    print()
+    say("done. Where to look:")
+    print(f"    handoff package:  {archive} (handoff.html inside; handoff.pdf; manifest.dsse.json)")
+    print(f"    verify it again:  .venv/bin/rlhf-registry verify {archive} --public-key {key}")
+    print(f"    audit log:        {audit['tree_size']} events, root {audit['root_hash']}, ok={audit['ok']}")
+    print(f"    browse it:        make run DATA_DIR={args.data_dir}   then open http://127.0.0.1:8000/web")
+    token = f"RLHF_REGISTRY_DATA_DIR={args.data_dir} .venv/bin/rlhf-registry admin create-token --principal aria"
+    print(f"    a token to sign in with (the approver): {token}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Signing in and out, and what a signed-out or revoked session sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.support import Site, browser, revoke_token, sign_in
+
+PAGES = [
+    "/web/",
+    "/web/projects/{project}",
+    "/web/records/{deployment}",
+    "/web/records/{deployment}/lineage",
+    "/web/records/{deployment}/record.json",
+    "/web/runs/{run}",
+]
+
+
+def _pages(site: Site) -> list[str]:
+    ids = {"project": site.project, "deployment": site.deployment["id"], "run": site.run_id}
+    return [page.format(**ids) for page in PAGES]
+
+
+def test_signed_out_pages_redirect_to_sign_in(site: Site) -> None:
+    client = browser(site.world)
+    for path in _pages(site):
+        response = client.get(path)
+        if path.endswith(".json"):
+            assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
+            continue
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/web/sign-in?next=" + path.split("?")[0])
+
+
+def test_sign_in_page_is_a_form(site: Site) -> None:
+    response = browser(site.world).get("/web/sign-in", params={"next": "/web/projects/x"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert 'name="token"' in response.text and 'value="/web/projects/x"' in response.text
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_sign_in_sets_an_httponly_lax_cookie_scoped_to_the_pages(site: Site) -> None:
+    client = browser(site.world)
+    target = f"/web/projects/{site.project}"
+    response = sign_in(client, site.viewer.token, target)
+    assert response.headers["location"] == target
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/web" in cookie
+    page = client.get(target)
+    assert page.status_code == 200 and site.viewer.principal in page.text
+
+
+@pytest.mark.parametrize("token", ["", "rlr_not-a-token"])
+def test_a_bad_token_is_refused_without_a_cookie(site: Site, token: str) -> None:
+    client = browser(site.world)
+    response = client.post("/web/sign-in", data={"token": token})
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers and "unknown or revoked" in response.text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/v1/projects", "/web/sign-in"])
+def test_next_never_leaves_the_pages(site: Site, target: str) -> None:
+    response = sign_in(browser(site.world), site.viewer.token, target)
+    assert response.headers["location"] == "/web/"
+
+
+def test_sign_out_clears_the_cookie(site: Site) -> None:
+    client = browser(site.world)
+    sign_in(client, site.viewer.token)
+    out = client.get("/web/sign-out")
+    assert out.status_code == 303 and out.headers["location"] == "/web/sign-in"
+    assert 'rlhf_registry_session=""' in out.headers["set-cookie"] or "max-age=0" in out.headers["set-cookie"].lower()
+    assert client.get("/web/").status_code == 303
+
+
+def test_a_revoked_token_ends_the_session_at_the_next_request(site: Site) -> None:
+    api = site.world.member(site.project, "viewer")
+    client = browser(site.world)
+    sign_in(client, api.token)
+    assert client.get("/web/").status_code == 200
+    revoke_token(site.world.state, api.token)
+    response = client.get("/web/")
+    assert response.status_code == 303 and response.headers["location"].startswith("/web/sign-in")
+
+
+def test_root_leads_to_the_pages(site: Site) -> None:
+    response = browser(site.world).get("/")
+    assert response.status_code == 307 and response.headers["location"] == "/web/"
+
+
+def test_pages_stay_out_of_the_openapi_schema(site: Site) -> None:
+    paths = site.world.client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    assert not [p for p in paths if p == "/" or p.startswith("/web")]
