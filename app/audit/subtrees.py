@@ -7,9 +7,12 @@ append-only log, so its hash is computed once per process, from one streaming re
 leaf hashes, and kept in a bounded per-database cache. A subtree hash then costs a fold over cached
 tile hashes plus one read of fewer than `TILE` leaves at its right edge.
 
-The cache holds what the server read first: after a row has been changed behind its back, the server
-keeps proving the history it has served. `GET /v1/audit/verify` and `rlhf-registry audit verify`
-recompute from the rows, without this cache.
+Each cached tile also keeps the leaf hash of its last event, and every use checks those against the
+rows (one indexed read of one row per tile): a tile computed from rows that were later rolled back, or
+a log restored from a backup or cut short, no longer matches and is computed again. Inside a tile whose
+last row is unchanged, the cache holds what the server read first: after a row has been changed behind
+its back, the server keeps proving the history it has served. `GET /v1/audit/verify` and
+`rlhf-registry audit verify` recompute from the rows, without this cache.
 """
 
 from __future__ import annotations
@@ -40,28 +43,33 @@ class AuditLogBroken(AppError):
 
 
 class TileCache:
-    """Hashes of complete tiles of one database's log, least recently used evicted first."""
+    """Hashes of complete tiles of one database's log, each with the leaf hash of the tile's last event,
+    least recently used evicted first."""
 
     def __init__(self, max_tiles: int = MAX_TILES) -> None:
-        self._hashes: OrderedDict[int, bytes] = OrderedDict()
+        self._hashes: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
         self._lock = Lock()
         self._max = max_tiles
 
-    def get(self, tile: int) -> bytes | None:
-        """The hash of complete tile `tile`, if it is cached."""
+    def get(self, tile: int) -> tuple[bytes, bytes] | None:
+        """(tile hash, last leaf hash) of complete tile `tile`, if it is cached."""
         with self._lock:
             found = self._hashes.get(tile)
             if found is not None:
                 self._hashes.move_to_end(tile)
             return found
 
-    def put(self, tile: int, value: bytes) -> None:
+    def put(self, tile: int, value: bytes, last_leaf: bytes) -> None:
         """Remember the hash of complete tile `tile` (only ever called for a complete tile)."""
         with self._lock:
-            self._hashes[tile] = value
+            self._hashes[tile] = (value, last_leaf)
             self._hashes.move_to_end(tile)
             while len(self._hashes) > self._max:
                 self._hashes.popitem(last=False)
+
+    def drop(self, tile: int) -> None:
+        with self._lock:
+            self._hashes.pop(tile, None)
 
 
 _caches: WeakKeyDictionary[Engine, TileCache] = WeakKeyDictionary()
@@ -136,7 +144,14 @@ def _perfect_hash(session: Session, start: int, size: int) -> bytes:
     """The hash of the perfect subtree of `size` (a multiple of TILE) leaves at `start`, from tiles."""
     cache = tile_cache(session)
     first = start // TILE
-    tiles: list[bytes | None] = [cache.get(first + i) for i in range(size // TILE)]
+    cached = {first + i: cache.get(first + i) for i in range(size // TILE)}
+    current = _last_leaves(session, [t for t, hit in cached.items() if hit is not None])
+    tiles: list[bytes | None] = []
+    for tile, hit in cached.items():
+        if hit is not None and current.get(tile) != hit[1]:
+            cache.drop(tile)  # computed from rows that are no longer there: compute it again
+            hit = None
+        tiles.append(None if hit is None else hit[0])
     i = 0
     while i < len(tiles):
         if tiles[i] is not None:
@@ -145,18 +160,29 @@ def _perfect_hash(session: Session, start: int, size: int) -> bytes:
         run_end = i
         while run_end < len(tiles) and tiles[run_end] is None:
             run_end += 1
-        for offset, value in enumerate(_tile_hashes(session, first + i, first + run_end)):
+        for offset, (value, last_leaf) in enumerate(_tile_hashes(session, first + i, first + run_end)):
             tiles[i + offset] = value
-            cache.put(first + i + offset, value)
+            cache.put(first + i + offset, value, last_leaf)
         i = run_end
     return tree_hash(t for t in tiles if t is not None)
 
 
-def _tile_hashes(session: Session, first: int, end: int) -> Iterator[bytes]:
-    """Hashes of tiles `first` .. `end - 1`, from one streaming read of their leaves."""
+def _last_leaves(session: Session, tiles: list[int]) -> dict[int, bytes]:
+    """The stored leaf hash of the last event of each tile, by tile (absent where the row is missing)."""
+    table = AuditEvent.__table__
+    found: dict[int, bytes] = {}
+    for chunk in range(0, len(tiles), 500):
+        indexes = [(t + 1) * TILE - 1 for t in tiles[chunk : chunk + 500]]
+        rows = session.connection().execute(select(table.c.index, table.c.leaf_hash).where(table.c.index.in_(indexes)))
+        found.update({index // TILE: bytes.fromhex(leaf) for index, leaf in rows})
+    return found
+
+
+def _tile_hashes(session: Session, first: int, end: int) -> Iterator[tuple[bytes, bytes]]:
+    """(hash, last leaf hash) of tiles `first` .. `end - 1`, from one streaming read of their leaves."""
     builder = TreeBuilder()
     for leaf in leaf_hashes(session, first * TILE, end * TILE):
         builder.append(leaf)
         if builder.size == TILE:
-            yield builder.root()
+            yield builder.root(), leaf
             builder = TreeBuilder()

@@ -66,6 +66,7 @@ _CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")  # zipfile's structCentralDir
 _END_RECORD = struct.Struct("<4s4H2LH")  # zipfile's structEndArchive
 _UNIX_FILE_0644 = 0o100644 << 16
 _UTF8_NAME = 0x800
+_ENCRYPTED = 0x1
 
 
 @dataclass
@@ -140,10 +141,10 @@ def _label(record: dict[str, Any]) -> str:
 
 def _read_entries(
     archive: zipfile.ZipFile, report: Report, max_total_bytes: int
-) -> tuple[dict[str, bytes], bool] | None:
+) -> tuple[dict[str, bytes], set[str]] | None:
     """Every readable file entry's content by name (directory entries are left to the form check) and
-    whether all of them could be read; None when the archive declares more than `max_total_bytes`
-    uncompressed (nothing is read then)."""
+    the names of the entries that could not be read (each failure named); None when the archive declares
+    more than `max_total_bytes` uncompressed (nothing is read then)."""
     infos = archive.infolist()
     declared = sum(info.file_size for info in infos)
     if declared > max_total_bytes:
@@ -157,9 +158,13 @@ def _read_entries(
             # two entries under one name: tools disagree on which one a reader gets
             report.fail(f"archive: {name} appears more than once")
     files: dict[str, bytes] = {}
-    readable = True
+    unreadable: set[str] = set()
     for info in infos:
         if info.is_dir():
+            continue
+        if info.flag_bits & _ENCRYPTED:
+            report.fail(f"digest of {info.filename}: the zip entry cannot be read (it is encrypted)")
+            unreadable.add(info.filename)
             continue
         try:
             with archive.open(info) as member:
@@ -168,14 +173,14 @@ def _read_entries(
             # a changed byte inside the zip itself (the entry's CRC or compressed stream breaks), an
             # encrypted entry, or a compression method the verifier does not know
             report.fail(f"digest of {info.filename}: the zip entry cannot be read ({exc})")
-            readable = False
+            unreadable.add(info.filename)
             continue
         if len(data) != info.file_size:
             report.fail(f"digest of {info.filename}: the zip entry holds {len(data)} bytes, not {info.file_size}")
-            readable = False
+            unreadable.add(info.filename)
             continue
         files[info.filename] = data
-    return files, readable
+    return files, unreadable
 
 
 def _data_start(raw: bytes, info: zipfile.ZipInfo) -> int | None:
@@ -269,6 +274,15 @@ def _form_differences(raw: bytes, archive: zipfile.ZipFile, files: dict[str, byt
     return found
 
 
+def _first_difference(one: bytes, other: bytes) -> int:
+    common, step = min(len(one), len(other)), 1 << 16
+    for start in range(0, common, step):
+        stop = min(start + step, common)
+        if one[start:stop] != other[start:stop]:
+            return next(i for i in range(start, stop) if one[i] != other[i])
+    return common
+
+
 def _check_form(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes], report: Report) -> None:
     expected = zip_bytes(files)
     if raw == expected:
@@ -283,16 +297,14 @@ def _check_form(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes], r
         pass
     found = _form_differences(raw, archive, files)
     if not found:
-        at = next(
-            (i for i, (a, b) in enumerate(zip(raw, expected, strict=False)) if a != b), min(len(raw), len(expected))
-        )
+        at = _first_difference(raw, expected)
         found.append(
             f"{len(raw)} bytes that differ from the {len(expected)}-byte canonical zip of its files from offset {at}"
         )
     report.fail(f"archive is not in canonical form: {'; '.join(found)}")
 
 
-def _check_files(files: dict[str, bytes], subjects: dict[str, str], report: Report) -> None:
+def _check_files(files: dict[str, bytes], unreadable: set[str], subjects: dict[str, str], report: Report) -> None:
     for path in sorted(files):
         if path == MANIFEST:
             continue
@@ -302,7 +314,7 @@ def _check_files(files: dict[str, bytes], subjects: dict[str, str], report: Repo
         elif hashlib.sha256(files[path]).hexdigest() != expected:
             report.fail(f"digest of {path}: sha256 does not match the manifest")
     for name in sorted(subjects):
-        if not name.startswith("record:") and name not in files:
+        if not name.startswith("record:") and name not in files and name not in unreadable:
             report.fail(f"missing file {name}: listed in the manifest but not in the archive")
     report.checked.append(f"{len(files) - 1} file digest(s)")
 
@@ -510,8 +522,8 @@ def _verify(path: Path, public_key_pem: bytes | None, max_total_bytes: int, repo
         read = _read_entries(archive, report, max_total_bytes)
         if read is None:
             return
-        files, readable = read
-        if readable:  # an unreadable entry is already named; its absence would only blur the form check
+        files, unreadable = read
+        if not unreadable:  # an unreadable entry is already named; its absence would only blur the form check
             _check_form(raw, archive, files, report)
     if MANIFEST not in files:
         report.fail(f"manifest: the archive holds no {MANIFEST}")
@@ -531,7 +543,7 @@ def _verify(path: Path, public_key_pem: bytes | None, max_total_bytes: int, repo
     if manifest is None:
         return
     subjects, deployment_id = manifest
-    _check_files(files, subjects, report)
+    _check_files(files, unreadable, subjects, report)
     records = _check_records(files, subjects, report)
     _check_provenance(files, records, key, report)
     _check_lineage(records, deployment_id, report)

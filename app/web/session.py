@@ -48,7 +48,8 @@ def set_session(response: Response, request: Request, token: str) -> None:
         token.strip(),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        # production runs behind TLS (often a proxy that speaks plain HTTP to us): always Secure there
+        secure=request.url.scheme == "https" or request.app.state.registry.settings.environment == "production",
         path=COOKIE_PATH,
     )
 

@@ -8,7 +8,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import Connection, insert, text
 
 from app.audit import proofs, subtrees, tree
 from app.audit.merkle import tree_hash
@@ -109,9 +109,41 @@ def test_the_server_keeps_proving_what_it_served(fresh_stack: AppState, small_ti
         assert verify_log(session).ok is False
 
 
+def test_a_cached_tile_whose_rows_changed_is_computed_again(fresh_stack: AppState, small_tiles: int) -> None:
+    """A tile computed from rows that later vanished (a rolled-back write, a restored backup) is not
+    served again: the last leaf of every cached tile is checked against the rows on each use."""
+    _fill(fresh_stack, 64)
+    key: SigningKey = fresh_stack.signing_key
+    with fresh_stack.sessions.read() as session:
+        tree.checkpoint(session, key, "test/log")
+    replaced = [hashlib.sha256(f"restored {i}".encode()).digest() for i in range(64)]
+    with fresh_stack.sessions.engine.begin() as conn:
+        _without_triggers(conn, [(i, leaf.hex()) for i, leaf in enumerate(replaced)])
+    with fresh_stack.sessions.read() as session:
+        assert tree.checkpoint(session, key, "test/log")["root_hash"] == tree_hash(replaced).hex()
+
+
+def _without_triggers(conn: Connection, updates: list[tuple[int, str]]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_immutable"))
+    else:
+        triggers = conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
+        ).all()
+        for name, _ in triggers:
+            conn.execute(text(f"DROP TRIGGER {name}"))
+    for index, leaf in updates:
+        conn.execute(text('UPDATE audit_event SET leaf_hash = :h WHERE "index" = :i'), {"h": leaf, "i": index})
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_immutable"))
+    else:
+        for _, sql in triggers:
+            conn.execute(text(sql))
+
+
 def test_tile_cache_is_bounded() -> None:
     cache = subtrees.TileCache(max_tiles=3)
     for tile in range(5):
-        cache.put(tile, bytes([tile]) * 32)
+        cache.put(tile, bytes([tile]) * 32, bytes(32))
     assert cache.get(0) is None and cache.get(1) is None
-    assert cache.get(4) == bytes([4]) * 32
+    assert cache.get(4) == (bytes([4]) * 32, bytes(32))

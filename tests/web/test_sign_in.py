@@ -50,6 +50,15 @@ def test_sign_in_sets_an_httponly_lax_cookie_scoped_to_the_pages(site: Site) -> 
     assert page.status_code == 200 and site.viewer.principal in page.text
 
 
+def test_the_cookie_is_secure_over_https_and_in_production(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = sign_in(browser(site.world), site.viewer.token).headers["set-cookie"].lower()
+    assert "secure" not in plain  # plain HTTP on loopback in development: a Secure cookie would never come back
+    settings = site.world.client.app.state.registry.settings  # type: ignore[attr-defined]
+    monkeypatch.setattr(settings, "environment", "production")
+    behind_proxy = sign_in(browser(site.world), site.viewer.token).headers["set-cookie"].lower()
+    assert "secure" in behind_proxy
+
+
 @pytest.mark.parametrize("token", ["", "rlr_not-a-token"])
 def test_a_bad_token_is_refused_without_a_cookie(site: Site, token: str) -> None:
     client = browser(site.world)
