@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import sys
 import tempfile
 import time
@@ -41,7 +42,8 @@ from app.importers import from_hf_preference_jsonl
 from bench.serving import serve
 from demo.models import LlamaSize, build_llama
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+SHARED = Path(os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = SHARED / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 PROJECT = "gpu-check"
 
 CRITERIA = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,8 @@ from app.importers import from_hf_preference_jsonl, from_pandalm
 from bench.serving import CLI, Served, serve
 from demo.models import TINY, build_llama
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout, or RLHF_SHARED_DATA (as the tests read it)
+SHARED = Path(os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 PROJECT = "demo"
 TRAIN = {"max_steps": 8, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
 CRITERIA = {

@@ -61,7 +61,8 @@ async def upload(
     return {"digest": info.digest, "size": info.size}
 
 
-@router.api_route("/{digest}", methods=["GET", "HEAD"], summary="Download a blob")
+@router.head("/{digest}", summary="Size and digest of a blob", operation_id="head_blob")
+@router.get("/{digest}", summary="Download a blob", operation_id="download_blob")
 def download(digest: str, request: Request, state: StateDep, uow: UowDep, principal: PrincipalDep) -> Response:
     size = service.blob_size(uow.session, digest) if is_digest(digest) else None
     if size is None or not service.can_read(uow.session, principal, digest):

@@ -18,12 +18,16 @@ from app.records.schemas import to_read
 from app.web import handoff, views
 from app.web.responses import WebRoute, page
 from app.web.session import (
+    CSRF_COOKIE,
     HOME,
     SIGN_IN,
     WebActorDep,
     bearer,
     clear_session,
+    csrf_matches,
+    new_csrf,
     safe_next,
+    set_csrf,
     set_session,
 )
 from app.web.templating import render
@@ -42,7 +46,10 @@ def root() -> RedirectResponse:
 
 @router.get(SIGN_IN)
 def sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
-    return page(request, "web/sign_in.html", actor=None, next=safe_next(next), error=None)
+    csrf = new_csrf()
+    response = page(request, "web/sign_in.html", actor=None, next=safe_next(next), error=None, csrf=csrf)
+    set_csrf(response, request, csrf)
+    return response
 
 
 @router.post(SIGN_IN)
@@ -50,6 +57,20 @@ async def sign_in(request: Request, state: StateDep) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=10)
     token = (form.get("token") or [""])[0].strip()
     target = safe_next((form.get("next") or [""])[0])
+    if not csrf_matches(request, (form.get("csrf") or [""])[0]):
+        # login CSRF: another site must not sign this browser in as its own principal
+        csrf = new_csrf()
+        refused = page(
+            request,
+            "web/sign_in.html",
+            actor=None,
+            status_code=403,
+            next=target,
+            error="This sign-in form has expired or did not come from this site. Please sign in again.",
+            csrf=csrf,
+        )
+        set_csrf(refused, request, csrf)
+        return refused
     try:
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("paste an API token")
@@ -63,6 +84,7 @@ async def sign_in(request: Request, state: StateDep) -> Response:
             status_code=401,
             next=target,
             error="That token is unknown or revoked.",
+            csrf=request.cookies.get(CSRF_COOKIE, ""),
         )
     response = RedirectResponse(target, status_code=303)
     set_session(response, request, token)

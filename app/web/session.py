@@ -5,6 +5,8 @@ scoped to /web (the REST API never reads cookies)."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -16,6 +18,7 @@ from app.api.deps import UowDep
 from app.core.errors import Unauthenticated
 
 COOKIE = "rlhf_registry_session"
+CSRF_COOKIE = "rlhf_registry_csrf"
 COOKIE_PATH = "/web"
 SIGN_IN = "/web/sign-in"
 HOME = "/web/"
@@ -52,6 +55,28 @@ def set_session(response: Response, request: Request, token: str) -> None:
         secure=request.url.scheme == "https" or request.app.state.registry.settings.environment == "production",
         path=COOKIE_PATH,
     )
+
+
+def new_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_csrf(response: Response, request: Request, value: str) -> None:
+    """The sign-in form's double-submit token: a cookie only this site's pages can set, echoed by the
+    form. A cross-site post cannot read it, so it cannot sign the browser in as another principal."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https" or request.app.state.registry.settings.environment == "production",
+        path=SIGN_IN,
+    )
+
+
+def csrf_matches(request: Request, submitted: str) -> bool:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), submitted.encode())
 
 
 def clear_session(response: Response) -> None:

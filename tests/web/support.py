@@ -3,6 +3,7 @@ registered and approved chain, a run with metrics, and a handoff package for its
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,16 @@ def browser(world: World) -> TestClient:
     return TestClient(world.client.app, raise_server_exceptions=False, follow_redirects=False)
 
 
+def csrf_of(client: TestClient) -> str:
+    """Open the sign-in form, as a browser does first: it sets the CSRF cookie the form echoes."""
+    form = client.get("/web/sign-in")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found is not None, form.text
+    return found.group(1)
+
+
 def sign_in(client: TestClient, token: str, next_path: str = "/web/") -> Any:
-    response = client.post("/web/sign-in", data={"token": token, "next": next_path})
+    response = client.post("/web/sign-in", data={"token": token, "next": next_path, "csrf": csrf_of(client)})
     assert response.status_code == 303, response.text
     return response
 

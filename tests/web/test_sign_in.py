@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.support import Site, browser, revoke_token, sign_in
+from tests.web.support import Site, browser, csrf_of, revoke_token, sign_in
 
 PAGES = [
     "/web/",
@@ -55,16 +55,38 @@ def test_the_cookie_is_secure_over_https_and_in_production(site: Site, monkeypat
     assert "secure" not in plain  # plain HTTP on loopback in development: a Secure cookie would never come back
     settings = site.world.client.app.state.registry.settings  # type: ignore[attr-defined]
     monkeypatch.setattr(settings, "environment", "production")
-    behind_proxy = sign_in(browser(site.world), site.viewer.token).headers["set-cookie"].lower()
-    assert "secure" in behind_proxy
+    client = browser(site.world)
+    form = client.get("/web/sign-in")
+    assert "secure" in form.headers["set-cookie"].lower()
+    # a Secure cookie never travels over plain HTTP, so the test hands it back as the proxied browser would
+    csrf = form.cookies["rlhf_registry_csrf"]
+    client.cookies.clear()
+    response = client.post(
+        "/web/sign-in",
+        data={"token": site.viewer.token, "csrf": csrf},
+        headers={"cookie": f"rlhf_registry_csrf={csrf}"},
+    )
+    assert response.status_code == 303 and "secure" in response.headers["set-cookie"].lower()
 
 
 @pytest.mark.parametrize("token", ["", "rlr_not-a-token"])
 def test_a_bad_token_is_refused_without_a_cookie(site: Site, token: str) -> None:
     client = browser(site.world)
-    response = client.post("/web/sign-in", data={"token": token})
+    response = client.post("/web/sign-in", data={"token": token, "csrf": csrf_of(client)})
     assert response.status_code == 401
     assert "set-cookie" not in response.headers and "unknown or revoked" in response.text
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(site: Site) -> None:
+    """Login CSRF: a form on another site cannot know the CSRF cookie this site set, so a valid token
+    posted without it (or with another value) signs nobody in."""
+    client = browser(site.world)
+    for csrf in (None, "forged"):
+        data = {"token": site.viewer.token, **({"csrf": csrf} if csrf else {})}
+        response = client.post("/web/sign-in", data=data)
+        assert response.status_code == 403 and "rlhf_registry_session" not in response.headers.get("set-cookie", "")
+        csrf_of(client)  # the form sets a cookie; a forged value still does not match it
+    assert client.get("/web/").status_code == 303
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/v1/projects", "/web/sign-in"])
