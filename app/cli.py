@@ -17,9 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from app import cli_data, cli_lineage, cli_models, cli_packages, cli_runs
-from app.audit.checkpoint import CheckpointError, load_public_key, verify_checkpoint
+from app.audit.checkpoint import CheckpointError, verify_checkpoint
 from app.audit.client_verify import VerifyFailed, check_extends, check_root, replay_log
 from app.client import ApiError, RegistryClient
+from app.core.signing import load_public_key
 
 app = typer.Typer(
     help="rlhf-registry: governance and artifact registry for RLHF workflows.",

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.core.signing import SigningKey
+from app.core.signing import SigningKey, key_id_of
 
 CHECKPOINT_FIELDS = ("origin", "tree_size", "root_hash", "key_id", "signature")
 
@@ -49,20 +47,6 @@ def sign_checkpoint(key: SigningKey, origin: str, tree_size: int, root_hash: byt
         "key_id": key.key_id,
         "signature": base64.b64encode(signature).decode(),
     }
-
-
-def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
-    """An ed25519 public key from PEM (SubjectPublicKeyInfo), as `GET /v1/signing-key` serves it."""
-    key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise CheckpointError("the public key is not an ed25519 key")
-    return key
-
-
-def key_id_of(public_key: Ed25519PublicKey) -> str:
-    """The key id the server reports for this public key."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def verify_checkpoint(checkpoint: dict[str, Any], public_key: Ed25519PublicKey) -> tuple[int, bytes]:

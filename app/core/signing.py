@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -23,8 +24,7 @@ class SigningKey:
 
     @property
     def key_id(self) -> str:
-        raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return hashlib.sha256(raw).hexdigest()[:32]
+        return key_id_of(self.public)
 
     def public_key_pem(self) -> str:
         return self.public.public_bytes(
@@ -33,6 +33,31 @@ class SigningKey:
 
     def sign(self, data: bytes) -> bytes:
         return self.private.sign(data)
+
+
+def key_id_of(public: Ed25519PublicKey) -> str:
+    """The key id the registry gives a key: the first 32 hex digits of sha256 over its raw bytes."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def key_fingerprint(public: Ed25519PublicKey) -> str:
+    """sha256 of the key's DER SubjectPublicKeyInfo (the bytes inside the PEM), as `sha256:<hex>`:
+    `openssl pkey -pubin -in key.pem -outform DER | sha256sum` computes the same."""
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
+    """An ed25519 public key from PEM (SubjectPublicKeyInfo), as `GET /v1/signing-key` serves it;
+    ValueError for anything else."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    except UnsupportedAlgorithm as exc:
+        raise ValueError(f"unsupported key: {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("the public key is not an ed25519 key")
+    return key
 
 
 def _load_pem(data: bytes) -> SigningKey:

@@ -3,11 +3,7 @@ public key (the archive's own `signing-key.pem`, or one the auditor pins).
 
 Checks, each named when it fails:
 0. form: the archive is read once, with a cap on the uncompressed bytes it may declare (zip bombs), and
-   must be byte for byte the canonical zip of the files it holds (the builder's `zip_bytes` layout:
-   entries sorted by name, fixed timestamps and permissions, deflate, no comment, no directory entries,
-   nothing before, between or after the entries). Python's zipfile reads only the central directory;
-   other tools (bsdtar, Java's ZipInputStream) walk the local entries, so any byte outside the canonical
-   layout could show them a file this verifier never saw;
+   must be byte for byte the canonical zip of the files it holds (`app.packages.zip_form`);
 1. signature: `manifest.dsse.json` is a DSSE envelope whose ed25519 signature over the DSSE v1
    pre-authentication encoding verifies with the key; its statement's predicateType is the handoff
    package predicate, and no subject name is listed twice;
@@ -28,22 +24,20 @@ import hashlib
 import io
 import json
 import lzma
-import struct
 import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.core.digests import digest_of, hex_of
-from app.packages.archive import FIXED_TIME, HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY, zip_bytes
-from app.packages.dsse import SLSA_PROVENANCE_V1, EnvelopeError, OpenedEnvelope, key_id_of, open_envelope
+from app.core.signing import key_fingerprint, key_id_of, load_public_key
+from app.packages.archive import HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY
+from app.packages.dsse import SLSA_PROVENANCE_V1, EnvelopeError, OpenedEnvelope, open_envelope
+from app.packages.zip_form import check_form
 
 RECORD_DIGEST_FIELDS = ("kind", "name", "version", "project", "parents", "spec", "blobs", "derived")
 # the most uncompressed bytes an archive may declare, and the verifier will read, over all its entries
@@ -61,11 +55,6 @@ _ENTRY_ERRORS = (
     ValueError,
 )
 _JSON_ERRORS = (ValueError, RecursionError)  # UnicodeDecodeError and rfc8785's errors are ValueErrors
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
-_CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")  # zipfile's structCentralDir
-_END_RECORD = struct.Struct("<4s4H2LH")  # zipfile's structEndArchive
-_UNIX_FILE_0644 = 0o100644 << 16
-_UTF8_NAME = 0x800
 _ENCRYPTED = 0x1
 
 
@@ -87,52 +76,9 @@ class Report:
         self.failures.append(message)
 
 
-def load_public_key(pem: bytes) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except UnsupportedAlgorithm as exc:
-        raise ValueError(f"unsupported key: {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("the public key is not an ed25519 key")
-    return key
-
-
-def key_fingerprint(key: Ed25519PublicKey) -> str:
-    """sha256 of the key's DER SubjectPublicKeyInfo (the bytes inside the PEM), as `sha256:<hex>`:
-    `openssl pkey -pubin -in key.pem -outform DER | sha256sum` computes the same."""
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(der).hexdigest()
-
-
 def record_digest(record: dict[str, Any]) -> str:
     """The registry's digest of a record as the API returns it (app.records.service.register)."""
     return digest_of({key: record[key] for key in RECORD_DIGEST_FIELDS})
-
-
-def canonical_layout(entries: list[tuple[str, bytes, bytes]]) -> bytes:
-    """The builder's zip layout (`zip_bytes`: entries in the order given, FIXED_TIME, unix 0644, deflate,
-    no extra fields, comments or data descriptors) around given (name, content, deflate stream) entries.
-    `zip_bytes` gives the same bytes with the streams this machine's zlib makes; this is for a verifier
-    whose zlib (zlib-ng, say) compresses differently from the builder's."""
-    dt = FIXED_TIME
-    dosdate = (dt[0] - 1980) << 9 | dt[1] << 5 | dt[2]
-    dostime = dt[3] << 11 | dt[4] << 5 | (dt[5] // 2)
-    body, central = bytearray(), bytearray()
-    for name, content, stream in entries:
-        try:
-            encoded, flags = name.encode("ascii"), 0
-        except UnicodeEncodeError:
-            encoded, flags = name.encode(), _UTF8_NAME
-        offset = len(body)
-        common = (flags, zipfile.ZIP_DEFLATED, dostime, dosdate, zlib.crc32(content), len(stream), len(content))
-        # local header: version 20 to extract, no extra field; central: made by unix (3), no comment
-        body += _LOCAL_HEADER.pack(b"PK\x03\x04", 20, 0, *common, len(encoded), 0) + encoded + stream
-        central += _CENTRAL_HEADER.pack(
-            b"PK\x01\x02", 20, 3, 20, 0, *common, len(encoded), 0, 0, 0, 0, _UNIX_FILE_0644, offset
-        )
-        central += encoded
-    end = _END_RECORD.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(body), 0)
-    return bytes(body + central + end)
 
 
 def _label(record: dict[str, Any]) -> str:
@@ -183,125 +129,12 @@ def _read_entries(
     return files, unreadable
 
 
-def _data_start(raw: bytes, info: zipfile.ZipInfo) -> int | None:
-    """Where the entry's compressed data begins, after its local header; None without a local header."""
-    header = raw[info.header_offset : info.header_offset + _LOCAL_HEADER.size]
-    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
-        return None
-    name_length, extra_length = struct.unpack("<HH", header[-4:])
-    return int(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
-
-
-def _deflate_streams(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes]) -> list[tuple[str, bytes, bytes]]:
-    """(name, content, the archive's own deflate stream) per file, in name order; raises ValueError
-    when an entry's stream is not exactly one deflate stream of its content."""
-    entries = []
-    for name in sorted(files):
-        info = archive.getinfo(name)
-        begin = _data_start(raw, info)
-        if begin is None:
-            raise ValueError(f"no local header for {name}")
-        stream = raw[begin : begin + info.compress_size]
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            content = inflater.decompress(stream, len(files[name]) + 1)
-        except zlib.error as exc:
-            raise ValueError(f"{name}: {exc}") from None
-        if content != files[name] or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
-            raise ValueError(f"{name}: its stream is not exactly a deflate stream of its content")
-        entries.append((name, files[name], stream))
-    return entries
-
-
-def _local_entry_end(raw: bytes, info: zipfile.ZipInfo) -> int:
-    begin = _data_start(raw, info)
-    return info.header_offset if begin is None else begin + info.compress_size
-
-
-def _form_differences(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes]) -> list[str]:
-    """What sets the archive apart from the canonical zip of its files, as far as it can be named."""
-    infos = archive.infolist()
-    found: list[str] = []
-    first = min((info.header_offset for info in infos), default=0)
-    if first > 0:
-        found.append(f"{first} byte(s) before the first zip entry")
-    for info in infos:
-        if info.is_dir():
-            found.append(f"directory entry {info.filename} (declaring {info.file_size} byte(s) of data)")
-    if archive.comment:
-        found.append(f"a zip comment of {len(archive.comment)} byte(s)")
-    if [info.filename for info in infos if not info.is_dir()] != sorted(files):
-        found.append("its entries are not its files sorted by name, each once")
-    for info in infos:
-        if info.is_dir():
-            continue
-        odd = [
-            what
-            for what, bad in (
-                ("not deflated", info.compress_type != zipfile.ZIP_DEFLATED),
-                (f"timestamp {info.date_time}", info.date_time != FIXED_TIME),
-                ("attributes", info.external_attr != _UNIX_FILE_0644 or info.create_system != 3),
-                ("an extra field", bool(info.extra)),
-                ("an entry comment", bool(info.comment)),
-                ("flags", bool(info.flag_bits & ~_UTF8_NAME)),
-            )
-            if bad
-        ]
-        if odd:
-            found.append(f"entry {info.filename} has {', '.join(odd)}")
-    ordered = sorted(infos, key=lambda info: info.header_offset)
-    for before, after in pairwise(ordered):
-        gap = after.header_offset - _local_entry_end(raw, before)
-        if gap > 0:
-            found.append(
-                f"{gap} byte(s) between entries {before.filename} and {after.filename} that the central"
-                " directory does not list (a hidden local entry?)"
-            )
-    if ordered:
-        last_end = _local_entry_end(raw, ordered[-1])
-        central = raw.find(b"PK\x01\x02", last_end)
-        if central > last_end:
-            found.append(
-                f"{central - last_end} byte(s) after the last entry that the central directory does not list"
-                " (a hidden local entry?)"
-            )
-    end = raw.rfind(b"PK\x05\x06")
-    if end >= 0 and end + _END_RECORD.size <= len(raw):
-        comment_length = _END_RECORD.unpack(raw[end : end + _END_RECORD.size])[-1]
-        trailing = len(raw) - (end + _END_RECORD.size + comment_length)
-        if trailing > 0:
-            found.append(f"{trailing} byte(s) after the end of the zip (trailing data or a hidden entry)")
-    return found
-
-
-def _first_difference(one: bytes, other: bytes) -> int:
-    common, step = min(len(one), len(other)), 1 << 16
-    for start in range(0, common, step):
-        stop = min(start + step, common)
-        if one[start:stop] != other[start:stop]:
-            return next(i for i in range(start, stop) if one[i] != other[i])
-    return common
-
-
 def _check_form(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes], report: Report) -> None:
-    expected = zip_bytes(files)
-    if raw == expected:
-        report.checked.append("canonical zip form")
-        return
-    try:
-        if canonical_layout(_deflate_streams(raw, archive, files)) == raw:
-            # the same layout; only this machine's zlib would have compressed differently
-            report.checked.append("canonical zip form (deflate streams from another zlib)")
-            return
-    except ValueError:
-        pass
-    found = _form_differences(raw, archive, files)
-    if not found:
-        at = _first_difference(raw, expected)
-        found.append(
-            f"{len(raw)} bytes that differ from the {len(expected)}-byte canonical zip of its files from offset {at}"
-        )
-    report.fail(f"archive is not in canonical form: {'; '.join(found)}")
+    checked, failure = check_form(raw, archive, files)
+    if checked is not None:
+        report.checked.append(checked)
+    if failure is not None:
+        report.fail(failure)
 
 
 def _check_files(files: dict[str, bytes], unreadable: set[str], subjects: dict[str, str], report: Report) -> None:

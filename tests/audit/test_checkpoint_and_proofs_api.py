@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.audit import proofs
-from app.audit.checkpoint import load_public_key, verify_checkpoint
+from app.audit.checkpoint import verify_checkpoint
 from app.audit.merkle import root_from_leaf_hashes
+from app.core.signing import load_public_key
 from app.main import create_app
 from app.state import AppState
 from tests.conftest import Api, World

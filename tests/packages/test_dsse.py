@@ -6,7 +6,8 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.packages.dsse import PAYLOAD_TYPE, key_id_of, open_envelope, pae, sign_statement, statement
+from app.core.signing import key_id_of
+from app.packages.dsse import PAYLOAD_TYPE, open_envelope, pae, sign_statement, statement
 
 
 def test_pae_matches_the_specification_example() -> None:

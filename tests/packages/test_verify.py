@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from app.cli import app
+from app.core.signing import key_id_of
 from app.packages.archive import HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY, manifest_subjects, sign_manifest, zip_bytes
-from app.packages.dsse import key_id_of, pae, sign_statement
-from app.packages.verify import canonical_layout, verify_archive
+from app.packages.dsse import pae, sign_statement
+from app.packages.verify import verify_archive
+from app.packages.zip_form import canonical_layout
 from app.state import AppState
 from tests.packages.conftest import Built
 
