@@ -24,7 +24,7 @@ run: $(STAMP)
 	@RLHF_REGISTRY_DATA_DIR=$(DATA_DIR) $(BIN)/rlhf-registry migrate
 	@echo "admin token (principal 'admin', global admin):"
 	@RLHF_REGISTRY_DATA_DIR=$(DATA_DIR) $(BIN)/rlhf-registry admin create-token --principal admin --global-admin 2>/dev/null | tail -n 1
-	@echo "URL: http://$(HOST):$(PORT)   docs: http://$(HOST):$(PORT)/docs"
+	@echo "URL: http://$(HOST):$(PORT)   docs: http://$(HOST):$(PORT)/docs   pages: http://$(HOST):$(PORT)/web/"
 	RLHF_REGISTRY_DATA_DIR=$(DATA_DIR) exec $(BIN)/rlhf-registry serve --host $(HOST) --port $(PORT)
 
 services:
