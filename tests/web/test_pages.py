@@ -210,9 +210,12 @@ def test_pages_carry_security_headers_and_local_assets_only(site: Site) -> None:
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store" and page.headers["x-content-type-options"] == "nosniff"
     assert not re.search(r'(src|href)="(https?:)?//', page.text)
+    assert page.headers.get_list("x-content-type-options") == ["nosniff"]  # once, not twice
     css = client.get("/web/static/web.css")
     assert css.status_code == 200 and "svg.lineage" in css.text
-    assert client.get("/web/static/run.js").status_code == 200
+    assert css.headers["x-content-type-options"] == "nosniff"
+    script = client.get("/web/static/run.js")
+    assert script.status_code == 200 and script.headers["x-content-type-options"] == "nosniff"
 
 
 def test_an_empty_project_and_a_principal_without_projects(site: Site) -> None:
