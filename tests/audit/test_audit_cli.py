@@ -15,10 +15,11 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from app.audit.chain import leaf_hash_of_event
 from bench.serving import CLI, Served, serve
+from tests.support.audit_tamper import edit_audit_log
 
 
 @pytest.fixture(scope="module")
@@ -147,14 +148,6 @@ def test_tampering_is_caught_and_the_event_named(tmp_path: Path) -> None:
 def _edit_with_triggers_off(database: Path, statement: str) -> None:
     engine = create_engine(f"sqlite:///{database}")
     try:
-        with engine.begin() as conn:
-            triggers = conn.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
-            ).all()
-            for name, _ in triggers:
-                conn.execute(text(f"DROP TRIGGER {name}"))
-            conn.execute(text(statement))
-            for _, sql in triggers:
-                conn.execute(text(sql))
+        edit_audit_log(engine, statement)
     finally:
         engine.dispose()

@@ -7,7 +7,6 @@ import base64
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from app.audit import proofs
 from app.audit.checkpoint import verify_checkpoint
@@ -16,6 +15,7 @@ from app.core.signing import load_public_key
 from app.main import create_app
 from app.state import AppState
 from tests.conftest import Api, World
+from tests.support.audit_tamper import edit_audit_log
 
 
 def _checkpoint(api: Api) -> dict[str, Any]:
@@ -152,24 +152,7 @@ def test_a_log_missing_an_event_is_refused_not_signed(fresh_stack: AppState) -> 
         world = World(fresh_stack, client)
         world.project()
         assert _checkpoint(world.admin)["tree_size"] >= 3
-        _edit_with_triggers_off(fresh_stack, 'DELETE FROM audit_event WHERE "index" = 1')
+        edit_audit_log(fresh_stack.sessions.engine, 'DELETE FROM audit_event WHERE "index" = 1')
         response = world.admin.get("/v1/audit/checkpoint")
         assert response.status_code == 500 and response.json()["code"] == "audit_log_broken"
         assert "event 1" in response.json()["detail"]
-
-
-def _edit_with_triggers_off(state: AppState, statement: str) -> None:
-    with state.sessions.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_immutable"))
-            conn.execute(text(statement))
-            conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_immutable"))
-            return
-        triggers = conn.execute(
-            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
-        ).all()
-        for name, _ in triggers:
-            conn.execute(text(f"DROP TRIGGER {name}"))
-        conn.execute(text(statement))
-        for _, sql in triggers:
-            conn.execute(text(sql))

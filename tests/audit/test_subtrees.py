@@ -8,7 +8,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import insert
 
 from app.audit import proofs, subtrees, tree
 from app.audit.merkle import tree_hash
@@ -16,6 +16,7 @@ from app.audit.models import AuditEvent, AuditHead
 from app.audit.service import HEAD_ID, verify_log
 from app.core.signing import SigningKey
 from app.state import AppState
+from tests.support.audit_tamper import edit_audit_log
 
 SIZE = 300
 
@@ -90,20 +91,9 @@ def test_the_server_keeps_proving_what_it_served(fresh_stack: AppState, small_ti
     key: SigningKey = fresh_stack.signing_key
     with fresh_stack.sessions.read() as session:
         before = tree.checkpoint(session, key, "test/log")
-    with fresh_stack.sessions.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_immutable"))
-            conn.execute(text('UPDATE audit_event SET leaf_hash = :h WHERE "index" = 3'), {"h": "ab" * 32})
-            conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_immutable"))
-        else:
-            triggers = conn.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
-            ).all()
-            for name, _ in triggers:
-                conn.execute(text(f"DROP TRIGGER {name}"))
-            conn.execute(text('UPDATE audit_event SET leaf_hash = :h WHERE "index" = 3'), {"h": "ab" * 32})
-            for _, sql in triggers:
-                conn.execute(text(sql))
+    edit_audit_log(
+        fresh_stack.sessions.engine, 'UPDATE audit_event SET leaf_hash = :h WHERE "index" = 3', [{"h": "ab" * 32}]
+    )
     with fresh_stack.sessions.read() as session:
         assert tree.checkpoint(session, key, "test/log") == before
         assert verify_log(session).ok is False
@@ -117,28 +107,13 @@ def test_a_cached_tile_whose_rows_changed_is_computed_again(fresh_stack: AppStat
     with fresh_stack.sessions.read() as session:
         tree.checkpoint(session, key, "test/log")
     replaced = [hashlib.sha256(f"restored {i}".encode()).digest() for i in range(64)]
-    with fresh_stack.sessions.engine.begin() as conn:
-        _without_triggers(conn, [(i, leaf.hex()) for i, leaf in enumerate(replaced)])
+    edit_audit_log(
+        fresh_stack.sessions.engine,
+        'UPDATE audit_event SET leaf_hash = :h WHERE "index" = :i',
+        [{"h": leaf.hex(), "i": i} for i, leaf in enumerate(replaced)],
+    )
     with fresh_stack.sessions.read() as session:
         assert tree.checkpoint(session, key, "test/log")["root_hash"] == tree_hash(replaced).hex()
-
-
-def _without_triggers(conn: Connection, updates: list[tuple[int, str]]) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_immutable"))
-    else:
-        triggers = conn.execute(
-            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
-        ).all()
-        for name, _ in triggers:
-            conn.execute(text(f"DROP TRIGGER {name}"))
-    for index, leaf in updates:
-        conn.execute(text('UPDATE audit_event SET leaf_hash = :h WHERE "index" = :i'), {"h": leaf, "i": index})
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_immutable"))
-    else:
-        for _, sql in triggers:
-            conn.execute(text(sql))
 
 
 def test_tile_cache_is_bounded() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from app.main import create_app
 from app.state import AppState
 from tests.conftest import World
 from tests.factories import criteria_body, reranked_dimensions
+from tests.support.audit_tamper import edit_audit_log
 
 
 def _actions(world: World, **params: str) -> list[str]:
@@ -74,7 +74,9 @@ def test_tampered_event_is_named(fresh_stack: AppState, column: str, value: str)
         assert world.admin.get("/v1/audit/verify").json()["ok"] is True
         target = world.admin.get("/v1/audit", params={"project": project}).json()["items"][2]["index"]
 
-        _edit_with_triggers_off(fresh_stack, f'UPDATE audit_event SET {column} = {value} WHERE "index" = {target}')
+        edit_audit_log(
+            fresh_stack.sessions.engine, f'UPDATE audit_event SET {column} = {value} WHERE "index" = {target}'
+        )
 
         result = world.admin.get("/v1/audit/verify").json()
         assert result["ok"] is False
@@ -88,23 +90,6 @@ def test_removed_event_is_caught(fresh_stack: AppState) -> None:
         project = world.project()
         world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body())
         size = world.admin.get("/v1/audit/verify").json()["tree_size"]
-        _edit_with_triggers_off(fresh_stack, f'DELETE FROM audit_event WHERE "index" = {size - 1}')
+        edit_audit_log(fresh_stack.sessions.engine, f'DELETE FROM audit_event WHERE "index" = {size - 1}')
         result = world.admin.get("/v1/audit/verify").json()
         assert result["ok"] is False and result["first_bad_index"] == size - 1
-
-
-def _edit_with_triggers_off(state: AppState, statement: str) -> None:
-    with state.sessions.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_immutable"))
-            conn.execute(text(statement))
-            conn.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_immutable"))
-        else:
-            triggers = conn.execute(
-                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_event'")
-            ).all()
-            for name, _ in triggers:
-                conn.execute(text(f"DROP TRIGGER {name}"))
-            conn.execute(text(statement))
-            for _, sql in triggers:
-                conn.execute(text(sql))
