@@ -10,9 +10,11 @@ from fastapi.responses import StreamingResponse
 
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
+from app.core.blobs import BlobStore
 from app.core.errors import NotFound
 from app.packages import service
 from app.records import service as records_service
+from app.records.models import Record
 from app.records.schemas import RecordRead, to_read
 
 router = APIRouter(tags=["handoff-packages"])
@@ -52,14 +54,20 @@ def download(
 ) -> StreamingResponse:
     access = access_service.project_access(uow.session, principal, project, VIEW)
     record = records_service.get_in_project(uow.session, access.project.id, "handoff_package", name, version)
+    return archive_download(state.blobs, record)
+
+
+def archive_download(store: BlobStore, record: Record) -> StreamingResponse:
+    """The package's zip, streamed from the blob store (the API's download and the pages' both)."""
     digest = service.archive_digest(record)
-    size = state.blobs.size(digest)
+    size = store.size(digest)
     if size is None:
-        raise NotFound(f"the archive {digest} of {name} v{record.version} is not in the blob store")
+        raise NotFound(f"the archive {digest} of {record.name} v{record.version} is not in the blob store")
+    filename = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in record.name)
     headers = {
         "Content-Length": str(size),
-        "Content-Disposition": f'attachment; filename="{record.name}-v{record.version}.zip"',
+        "Content-Disposition": f'attachment; filename="{filename}-v{record.version}.zip"',
         "ETag": f'"{digest}"',
         "X-Content-SHA256": digest,
     }
-    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/zip")
+    return StreamingResponse(store.iter_bytes(digest), headers=headers, media_type="application/zip")

@@ -22,10 +22,6 @@ def archive_digest(record: Record) -> str:
     return packages_service.archive_digest(record)
 
 
-def archive_filename(record: Record) -> str:
-    return f"{record.name}-v{record.version}.zip"
-
-
 def read_member(store: BlobStore, record: Record, member: str = PREVIEW_MEMBER) -> bytes:
     if not store.exists(archive_digest(record)):
         raise NotFound(f"the archive of {record.name} v{record.version} is not in the blob store")

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Stre
 from app.access import service as access_service
 from app.api.deps import StateDep, UowDep
 from app.core.errors import NotFound, Unauthenticated
+from app.packages.routes import archive_download
 from app.records.schemas import to_read
 from app.web import handoff, views
 from app.web.responses import WebRoute, page
@@ -161,16 +162,8 @@ def package_preview(record_id: str, uow: UowDep, actor: WebActorDep, state: Stat
 @router.get("/web/records/{record_id}/package/download")
 def package_download(record_id: str, uow: UowDep, actor: WebActorDep, state: StateDep) -> Response:
     found, _ = views.visible_record(uow.session, actor, record_id)
-    digest = handoff.archive_digest(found)
-    size = state.blobs.size(digest)
-    if size is None:
-        raise NotFound(f"the archive {digest} is not in the blob store")
-    headers = {
-        "Content-Length": str(size),
-        "Content-Disposition": f'attachment; filename="{_ascii_filename(handoff.archive_filename(found))}"',
-        "X-Content-SHA256": digest,
-    }
-    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/zip")
+    handoff.archive_digest(found)  # not_found for a record that is no package
+    return archive_download(state.blobs, found)
 
 
 @router.get("/web/runs/{run_id}")
