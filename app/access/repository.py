@@ -19,6 +19,14 @@ PROJECT_WITH_ROLE: Select[Project, str | None] = (
     )
     .where(Project.name == bindparam("name"))
 )
+PROJECT_ID_WITH_ROLE: Select[str, str | None] = (
+    select(Project.id, Membership.role)
+    .outerjoin(
+        Membership,
+        (Membership.project_id == Project.id) & (Membership.principal_id == bindparam("principal_id")),
+    )
+    .where(Project.name == bindparam("name"))
+)
 ROLE_IN_PROJECT: Select[str] = select(Membership.role).where(
     Membership.project_id == bindparam("project_id"), Membership.principal_id == bindparam("principal_id")
 )

@@ -7,10 +7,12 @@ readers begin a plain deferred transaction and never block writers.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import from_json
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -54,10 +56,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def json_loads(text: str | bytes) -> Any:
+    """The engine's JSON column decoder: pydantic's Rust parser (a list page decodes four JSON columns per
+    record, and this is three times faster than `json.loads`), falling back to `json.loads` for the few
+    texts it refuses that Python accepts (a lone surrogate escape)."""
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            json_deserializer=json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
@@ -104,6 +117,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # JIT compilation costs more than it saves on the registry's short queries (lineage traces included)
     return create_engine(
         url,
+        json_deserializer=json_loads,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_pre_ping=True,
