@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Header, Request
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +17,7 @@ from app.core.uow import UnitOfWork
 from app.state import AppState
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 async def get_state(request: Request) -> AppState:
@@ -83,3 +85,39 @@ def reading(request: Request, authorization: str | None) -> Iterator[tuple[Conne
     state: AppState = request.app.state.registry
     with state.sessions.engine.connect() as conn:
         yield conn, access_service.authenticate(conn, authorization)
+
+
+async def get_actor(request: Request, authorization: AuthorizationHeader = None) -> Actor:
+    """The principal of a write that runs in `writing`, authenticated on a short read connection of its
+    own: a dependency, so that a request without a valid token gets 401 before its body is validated."""
+    state: AppState = request.app.state.registry
+    with state.sessions.engine.connect() as conn:
+        return access_service.authenticate(conn, authorization)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+async def writing(request: Request, actor: Actor, work: Callable[[UnitOfWork, Actor], T]) -> T:
+    """A registration's unit of work, whole in one thread-pool call: begin, `work`, audit and commit (or
+    roll back), then back to the event loop once.
+
+    `get_uow` commits after the handler has returned to the loop, so a write transaction stays open (and
+    on SQLite holds the database's one write lock) across two thread hops and whatever else the loop
+    runs meanwhile; that wait, not the work, bounded registrations per second (bench/api.py)."""
+    state: AppState = request.app.state.registry
+    request_id: str = request.state.request_id
+
+    def unit() -> T:
+        uow = state.unit_of_work(request_id=request_id, write=True)
+        try:
+            result = work(uow, actor)
+            uow.commit()
+            return result
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            uow.close()
+
+    return await anyio.to_thread.run_sync(unit, limiter=state.write_limiter)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.chain import GENESIS, leaf_fields, leaf_hash, next_chain_hash
@@ -19,18 +19,32 @@ from app.core.uow import PendingAudit
 HEAD_ID = 1
 
 
+# Appending runs in every write transaction: Core statements built once (the ORM's flush of a new event
+# and a changed head cost several times the statements themselves).
+_HEAD = select(AuditHead.size, AuditHead.chain_hash).where(AuditHead.id == HEAD_ID).with_for_update()
+_INSERT_HEAD = insert(AuditHead.__table__)  # type: ignore[arg-type]
+_UPDATE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == HEAD_ID)
+    .values(size=bindparam("new_size"), chain_hash=bindparam("new_chain_hash"))
+)
+_INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[arg-type]
+
+
 class AuditLog:
     """The `AuditSink` the unit of work appends through."""
 
     def append(self, session: Session, request_id: str, events: Sequence[PendingAudit]) -> None:
-        head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar()
-        if head is None:
-            head = AuditHead(id=HEAD_ID, size=0, chain_hash=GENESIS)
-            session.add(head)
+        """Append `events` after the head, which stays locked (FOR UPDATE; SQLite's writer lock) until the
+        transaction ends, so indexes never repeat and the chain never forks."""
+        conn = session.connection()
+        head = conn.execute(_HEAD).first()
+        size, chain = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
         at = utcnow()
+        rows = []
         for pending in events:
             fields = leaf_fields(
-                index=head.size,
+                index=size,
                 at=at,
                 actor=pending.actor,
                 action=pending.action,
@@ -41,25 +55,14 @@ class AuditLog:
                 payload_digest=digest_of(pending.payload),
             )
             leaf = leaf_hash(fields)
-            chain = next_chain_hash(head.chain_hash, leaf)
-            session.add(
-                AuditEvent(
-                    index=head.size,
-                    at=at,
-                    actor=pending.actor,
-                    action=pending.action,
-                    target=pending.target,
-                    project=pending.project,
-                    request_id=request_id,
-                    policy_version=pending.policy_version,
-                    payload_digest=fields["payload_digest"],
-                    leaf_hash=leaf,
-                    chain_hash=chain,
-                )
-            )
-            head.size += 1
-            head.chain_hash = chain
-        session.flush()
+            chain = next_chain_hash(chain, leaf)
+            rows.append({**fields, "at": at, "leaf_hash": leaf, "chain_hash": chain})
+            size += 1
+        conn.execute(_INSERT_EVENT, rows)
+        if head is None:
+            conn.execute(_INSERT_HEAD, {"id": HEAD_ID, "size": size, "chain_hash": chain})
+        else:
+            conn.execute(_UPDATE_HEAD, {"new_size": size, "new_chain_hash": chain})
 
 
 def list_events_stmt(

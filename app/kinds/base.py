@@ -45,7 +45,7 @@ class KindContext:
     version: str
     spec: dict[str, Any]
     parents: dict[str, list[Record]]
-    previous: Record | None
+    previous: Record | None  # None also when the kind does not declare `reads_previous`
     policy: EffectivePolicy
     store: BlobStore
     blobs_resolved: list[dict[str, Any]] = field(default_factory=list)
@@ -62,6 +62,9 @@ class KindDefinition:
     collection: ClassVar[str]
     version_scheme: ClassVar[VersionScheme] = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
+    # whether check() or derive() reads `KindContext.previous` (the series' latest record); the pipeline
+    # loads it only then
+    reads_previous: ClassVar[bool] = False
     parent_roles: ClassVar[tuple[ParentRole, ...]] = ()
     spec_model: ClassVar[type[BaseModel]]
     default_name: ClassVar[str | None] = None

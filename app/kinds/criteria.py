@@ -15,6 +15,7 @@ class CriteriaKind(KindDefinition):
     collection = "criteria"
     version_scheme = "semver"
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
+    reads_previous = True
     spec_model = CriteriaSpec
 
     def check(self, ctx: KindContext) -> None:

@@ -130,7 +130,8 @@ def _policy_used(session: Session, project_id: str, approval: RecordEvent) -> tu
     version = int(approval.data.get("policy_version", 0))
     if version == 0:
         return EffectivePolicy(version=0, spec=DEFAULT_POLICY), None
-    record = session.execute(records_repository.at_version(project_id, "policy", "default", str(version))).scalar()
+    params = records_repository.series(project_id, "policy", "default", version=str(version))
+    record = session.execute(records_repository.AT_VERSION, params).scalar()
     if record is None:  # a decision always names a registered policy version; refuse rather than guess
         raise ValidationFailed(f"the approval names policy version {version}, which is not registered")
     return EffectivePolicy(version=version, spec=record.spec), record

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from functools import cache
 from typing import Any
 
@@ -82,5 +83,9 @@ def render_pdf(html: str) -> bytes:
                 raise ValueError(f"the handoff renderer fetches nothing but data: URLs, not {url[:80]}")
             return super().fetch(url, headers)
 
+    # WeasyPrint embeds font subsets made by fontTools, which stamps each subset's `head.modified` with
+    # the current time unless SOURCE_DATE_EPOCH is set (the reproducible-builds convention); without a
+    # fixed stamp, two renders of the same package a second apart differ in their font bytes.
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
     pdf: bytes = HTML(string=html, base_url=None, url_fetcher=DataOnlyFetcher()).write_pdf()
     return pdf

@@ -19,7 +19,7 @@ class Record(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "kind", "name", "version"),
         Index("ix_record_series_order", "project_id", "kind", "name", "version_key"),
-        Index("ix_record_content", "project_id", "kind", "name", "content_digest"),
+        Index("ix_record_content", "project_id", "kind", "name", "content_digest", "version_key"),
         Index("ix_record_listing", "project_id", "kind", "id"),
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row
 from app.access.service import Identity
 from app.core.errors import NotFound
 from app.records import repository
+from app.records.models import Record
 
 _FIELDS = ("id", "kind", "name", "version", "digest", "created_at", "created_by", "parents", "spec", "blobs", "derived")
 
@@ -23,6 +24,11 @@ def as_read(row: Sequence[Any], project: str) -> dict[str, Any]:
     read = dict(zip(_FIELDS, row, strict=False))
     read["project"] = project
     return read
+
+
+def of_record(record: Record, project: str) -> dict[str, Any]:
+    """The `RecordRead` fields of a record entity."""
+    return as_read([getattr(record, field) for field in _FIELDS], project)
 
 
 def record_by_id(conn: Connection, actor: Identity, record_id: str) -> dict[str, Any]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from app.access.models import Membership, Project
 from app.records.models import Record, RecordSeries
@@ -21,33 +20,32 @@ RECORD_WITH_PROJECT_NAME: Select[Record, str] = (
 )
 
 
-def at_version(project_id: str, kind: str, name: str, version: str) -> Select[Record]:
-    return select(Record).where(
-        Record.project_id == project_id, Record.kind == kind, Record.name == name, Record.version == version
-    )
+# The registration pipeline's statements, built once with bind parameters (project_id, kind, name and
+# the one that varies): a registration runs a dozen statements, and on SQLite building a select costs
+# more than running it.
+_SERIES = (
+    Record.project_id == bindparam("project_id"),
+    Record.kind == bindparam("kind"),
+    Record.name == bindparam("name"),
+)
+AT_VERSION: Select[Record] = select(Record).where(*_SERIES, Record.version == bindparam("version"))
+LATEST: Select[Record] = select(Record).where(*_SERIES).order_by(Record.version_key.desc()).limit(1)
+BY_CONTENT: Select[Record] = (
+    select(Record)
+    .where(*_SERIES, Record.content_digest == bindparam("content_digest"))
+    .order_by(Record.version_key)
+    .limit(1)
+)
+# the latest version and spec of a series, as a plain row (the project's policy, read by every registration)
+LATEST_VERSION_AND_SPEC: Select[str, dict[str, Any]] = (
+    select(Record.version, Record.spec).where(*_SERIES).order_by(Record.version_key.desc()).limit(1)
+)
+INSERT_RECORD = insert(Record.__table__)  # type: ignore[arg-type]  # a Table, whatever mypy reads
 
 
-def latest(project_id: str, kind: str, name: str) -> Select[Record]:
-    return (
-        select(Record)
-        .where(Record.project_id == project_id, Record.kind == kind, Record.name == name)
-        .order_by(Record.version_key.desc())
-        .limit(1)
-    )
-
-
-def by_content(project_id: str, kind: str, name: str, content_digest: str) -> Select[Record]:
-    return (
-        select(Record)
-        .where(
-            Record.project_id == project_id,
-            Record.kind == kind,
-            Record.name == name,
-            Record.content_digest == content_digest,
-        )
-        .order_by(Record.version_key)
-        .limit(1)
-    )
+def series(project_id: str, kind: str, name: str, **more: str) -> dict[str, str]:
+    """The bind parameters of the statements above."""
+    return {"project_id": project_id, "kind": kind, "name": name, **more}
 
 
 def page(project_id: str, kind: str, *, name: str | None, after_id: str | None, limit: int) -> Select[Record]:
@@ -59,22 +57,41 @@ def page(project_id: str, kind: str, *, name: str | None, after_id: str | None, 
     return stmt.order_by(Record.id).limit(limit)
 
 
-def lock_series(session: Session, project_id: str, kind: str, name: str) -> RecordSeries:
-    """Create the series row if new, then lock it until the transaction ends.
-
-    On PostgreSQL the row lock serialises registrations in one series; SQLite writers are serialised
-    by BEGIN IMMEDIATE already."""
-    values = {"project_id": project_id, "kind": kind, "name": name, "last_version": 0}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(RecordSeries).values(**values).on_conflict_do_nothing())
-    stmt = (
-        select(RecordSeries)
-        .where(RecordSeries.project_id == project_id, RecordSeries.kind == kind, RecordSeries.name == name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+def _series_upsert(insert: Any) -> Any:
+    """INSERT the series row or, when it exists, a no-op UPDATE of it, returning its last version: one
+    statement that creates the row and (on PostgreSQL) takes the row lock that serialises registrations
+    in one series. SQLite writers are serialised by BEGIN IMMEDIATE already."""
+    table = RecordSeries.__table__
+    stmt = insert(table).values(
+        project_id=bindparam("project_id"), kind=bindparam("kind"), name=bindparam("name"), last_version=0
     )
-    return session.execute(stmt).scalar_one()
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.project_id, table.c.kind, table.c.name],
+        set_={"last_version": table.c.last_version},
+    ).returning(table.c.last_version)
+
+
+_SERIES_UPSERT = {"postgresql": _series_upsert(postgresql.insert), "sqlite": _series_upsert(sqlite.insert)}
+_SET_LAST_VERSION = (
+    update(RecordSeries)
+    .where(
+        RecordSeries.project_id == bindparam("s_project_id"),
+        RecordSeries.kind == bindparam("s_kind"),
+        RecordSeries.name == bindparam("s_name"),
+    )
+    .values(last_version=bindparam("s_last_version"))
+)
+
+
+def lock_series(conn: Connection, project_id: str, kind: str, name: str) -> int:
+    """Create the series row if new, lock it until the transaction ends, and return its last version."""
+    params = {"project_id": project_id, "kind": kind, "name": name}
+    return int(conn.execute(_SERIES_UPSERT[conn.dialect.name], params).scalar_one())
+
+
+def set_last_version(conn: Connection, project_id: str, kind: str, name: str, version: int) -> None:
+    params = {"s_project_id": project_id, "s_kind": kind, "s_name": name, "s_last_version": version}
+    conn.execute(_SET_LAST_VERSION, params)
 
 
 # The columns a record is read with, as plain rows: the hot read routes (one record, a page of a list)

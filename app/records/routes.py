@@ -12,8 +12,10 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
 from app.access import service as access_service
-from app.api.deps import AuthorizationHeader, PrincipalDep, StateDep, UowDep, reading
+from app.access.service import Actor
+from app.api.deps import ActorDep, AuthorizationHeader, PrincipalDep, StateDep, UowDep, reading, writing
 from app.core.errors import ValidationFailed
+from app.core.uow import UnitOfWork
 from app.kinds.base import KindDefinition
 from app.kinds.criteria import criteria_diff_of
 from app.kinds.registry import BY_COLLECTION
@@ -44,27 +46,32 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 
 def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags: list[str | Enum]) -> None:
-    @sub.post(prefix, status_code=201, tags=tags, summary=f"Register a {kind.name} record")
-    def register(
+    summary = f"Register a {kind.name} record"
+
+    @sub.post(prefix, status_code=201, tags=tags, summary=summary, response_model=RecordRead)
+    async def register(
         project: str,
         body: Annotated[dict[str, Any], Body()],
-        uow: UowDep,
-        principal: PrincipalDep,
-        response: Response,
+        request: Request,
         state: StateDep,
-    ) -> RecordRead:
-        access = access_service.project_access(uow.session, principal, project, kind.write_roles)
-        result = service.register(
-            uow,
-            project_id=access.project.id,
-            project_name=access.project.name,
-            actor=principal.name,
-            kind=kind,
-            body=body,
-            store=state.blobs,
-        )
-        response.status_code = 201 if result.created else 200
-        return to_read(result.record, access.project.name)
+        actor: ActorDep,
+    ) -> Response:
+        def work(uow: UnitOfWork, principal: Actor) -> tuple[dict[str, Any], bool]:
+            conn = uow.session.connection()
+            project_id = access_service.project_id_with_access(conn, principal, project, kind.write_roles)
+            result = service.register(
+                uow,
+                project_id=project_id,
+                project_name=project,
+                actor=principal.name,
+                kind=kind,
+                body=body,
+                store=state.blobs,
+            )
+            return reads.of_record(result.record, project), result.created
+
+        fields, created = await writing(request, actor, work)
+        return json_response(RecordRead, fields, status_code=201 if created else 200)
 
 
 def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
@@ -127,9 +134,10 @@ async def get_by_id(record_id: str, request: Request, authorization: Authorizati
     return json_response(RecordRead, record)
 
 
-def json_response(model: type[BaseModel], fields: dict[str, Any]) -> Response:
+def json_response(model: type[BaseModel], fields: dict[str, Any], *, status_code: int = 200) -> Response:
     """`model` validated from plain fields and serialised in one pass of pydantic's core."""
-    return Response(model.model_validate(fields).model_dump_json(), media_type="application/json")
+    body = model.model_validate(fields).model_dump_json()
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 for _kind in BY_COLLECTION.values():

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.blobs.models import Blob
 from app.core.blobs import BlobStore
+from app.core.db import utcnow
 from app.core.digests import digest_of, is_digest
 from app.core.errors import (
     BlobMissing,
@@ -24,6 +25,7 @@ from app.core.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from app.core.ids import uuid7
 from app.core.uow import UnitOfWork
 from app.kinds.base import EffectivePolicy, KindContext, KindDefinition, ParentRole
 from app.kinds.policy import DEFAULT_POLICY
@@ -44,10 +46,11 @@ class Registration:
 
 
 def effective_policy(session: Session, project_id: str) -> EffectivePolicy:
-    record = session.execute(repository.latest(project_id, "policy", "default")).scalar()
-    if record is None:
+    params = repository.series(project_id, "policy", "default")
+    row = session.connection().execute(repository.LATEST_VERSION_AND_SPEC, params).first()
+    if row is None:
         return EffectivePolicy(version=0, spec=DEFAULT_POLICY)
-    return EffectivePolicy(version=int(record.version), spec=record.spec)
+    return EffectivePolicy(version=int(row[0]), spec=row[1])
 
 
 def _body_name(kind: KindDefinition, body: dict[str, Any]) -> str:
@@ -91,13 +94,7 @@ def resolve_ref(session: Session, project_id: str, kinds: tuple[str, ...], ref: 
             )
     elif "name" in ref and "version" in ref:
         for kind in kinds:
-            version = str(ref["version"])
-            stmt = (
-                repository.latest(project_id, kind, str(ref["name"]))
-                if version == "latest"
-                else repository.at_version(project_id, kind, str(ref["name"]), version)
-            )
-            record = session.execute(stmt).scalar()
+            record = _series_version(session, project_id, kind, str(ref["name"]), str(ref["version"]))
             if record is not None:
                 break
     else:
@@ -210,7 +207,8 @@ def register(
     content = {"kind": kind.name, "name": name, "parents": parent_refs, "spec": spec, "blobs": blobs}
     content_digest = digest_of(content)
 
-    series = repository.lock_series(session, project_id, kind.name, name)
+    conn = session.connection()
+    last_version = repository.lock_series(conn, project_id, kind.name, name)
     declared = body.get("version")
     if declared is None:
         if kind.version_scheme == "semver":
@@ -218,13 +216,14 @@ def register(
                 f"{kind.name} versions are semver (MAJOR.MINOR.PATCH) and must be declared",
                 errors=[{"loc": ["body", "version"], "msg": "required"}],
             )
-        same = session.execute(repository.by_content(project_id, kind.name, name, content_digest)).scalar()
+        params = repository.series(project_id, kind.name, name, content_digest=content_digest)
+        same = session.execute(repository.BY_CONTENT, params).scalar()
         if same is not None:
             return Registration(same, created=False)
-        version, version_key = normalise("integer", series.last_version + 1)
+        version, version_key = normalise("integer", last_version + 1)
     else:
         version, version_key = normalise(kind.version_scheme, declared)
-        existing = session.execute(repository.at_version(project_id, kind.name, name, version)).scalar()
+        existing = _series_version(session, project_id, kind.name, name, version)
         if existing is not None:
             if existing.content_digest == content_digest:
                 return Registration(existing, created=False)
@@ -233,14 +232,14 @@ def register(
                 "register a new version",
                 extra={"existing": {"id": existing.id, "digest": existing.digest}},
             )
-        if kind.version_scheme == "integer" and parse_integer(version) != series.last_version + 1:
+        if kind.version_scheme == "integer" and parse_integer(version) != last_version + 1:
             raise VersionConflict(
-                f"the next version of {kind.name} {name} is {series.last_version + 1}; omit version to get it",
-                extra={"next_version": series.last_version + 1},
+                f"the next version of {kind.name} {name} is {last_version + 1}; omit version to get it",
+                extra={"next_version": last_version + 1},
             )
 
     policy = effective_policy(session, project_id)
-    previous = session.execute(repository.latest(project_id, kind.name, name)).scalar()
+    previous = _series_version(session, project_id, kind.name, name, "latest") if kind.reads_previous else None
     ctx = KindContext(
         session=session,
         project_id=project_id,
@@ -269,6 +268,7 @@ def register(
         {**content, "parents": parent_refs, "project": project_name, "version": version, "derived": derived}
     )
     record = Record(
+        id=uuid7(),
         kind=kind.name,
         project_id=project_id,
         name=name,
@@ -276,16 +276,18 @@ def register(
         version_key=version_key,
         digest=digest,
         content_digest=content_digest,
+        created_at=utcnow(),
         created_by=actor,
         parents=parent_refs,
         spec=spec,
         blobs=blobs,
         derived=derived,
     )
-    session.add(record)
+    # a Core insert: the ORM's flush of one new entity costs several times the statement, and the
+    # record never changes after this, so the session need not track it
+    conn.execute(repository.INSERT_RECORD, {c.key: getattr(record, c.key) for c in Record.__table__.columns})
     if kind.version_scheme == "integer":
-        series.last_version = int(version)
-    session.flush()
+        repository.set_last_version(conn, project_id, kind.name, name, int(version))
     session.add_all(
         RecordEdge(child_id=record.id, parent_id=p["id"], role=p["role"])
         for p in {(p["id"], p["role"]): p for p in parent_refs}.values()
@@ -316,15 +318,17 @@ def _register_derived_blobs(session: Session, produced: list[tuple[str, str, int
 
 
 def get_in_project(session: Session, project_id: str, kind: str, name: str, version: str) -> Record:
-    stmt = (
-        repository.latest(project_id, kind, name)
-        if version == "latest"
-        else repository.at_version(project_id, kind, name, version)
-    )
-    record = session.execute(stmt).scalar()
+    record = _series_version(session, project_id, kind, name, version)
     if record is None:
         raise NotFound(f"no {kind} {name} version {version}")
     return record
+
+
+def _series_version(session: Session, project_id: str, kind: str, name: str, version: str) -> Record | None:
+    """A version of a series, or its latest for `latest`."""
+    if version == "latest":
+        return session.execute(repository.LATEST, repository.series(project_id, kind, name)).scalar()
+    return session.execute(repository.AT_VERSION, repository.series(project_id, kind, name, version=version)).scalar()
 
 
 def list_page(
