@@ -48,15 +48,6 @@ def series(project_id: str, kind: str, name: str, **more: str) -> dict[str, str]
     return {"project_id": project_id, "kind": kind, "name": name, **more}
 
 
-def page(project_id: str, kind: str, *, name: str | None, after_id: str | None, limit: int) -> Select[Record]:
-    stmt = select(Record).where(Record.project_id == project_id, Record.kind == kind)
-    if name is not None:
-        stmt = stmt.where(Record.name == name)
-    if after_id is not None:
-        stmt = stmt.where(Record.id > after_id)
-    return stmt.order_by(Record.id).limit(limit)
-
-
 def _series_upsert(insert: Any) -> Any:
     """INSERT the series row or, when it exists, a no-op UPDATE of it, returning its last version: one
     statement that creates the row and (on PostgreSQL) takes the row lock that serialises registrations

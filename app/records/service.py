@@ -331,17 +331,6 @@ def _series_version(session: Session, project_id: str, kind: str, name: str, ver
     return session.execute(repository.AT_VERSION, repository.series(project_id, kind, name, version=version)).scalar()
 
 
-def list_page(
-    session: Session, project_id: str, kind: str, *, name: str | None, after_id: str | None, limit: int
-) -> tuple[list[Record], str | None]:
-    rows = list(
-        session.execute(repository.page(project_id, kind, name=name, after_id=after_id, limit=limit + 1)).scalars()
-    )
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].id
-    return rows, None
-
-
 def get_visible(session: Session, record_id: str) -> tuple[Record, str]:
     """A record by id with its project's name; visibility is checked by the caller."""
     row = session.execute(repository.RECORD_WITH_PROJECT_NAME, {"id": record_id}).first()
