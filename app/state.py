@@ -61,6 +61,6 @@ class AppState:
             limiter = self._write_limiters[loop] = anyio.CapacityLimiter(1)
         return limiter
 
-    def unit_of_work(self, *, request_id: str, write: bool = True) -> UnitOfWork:
-        session = self.sessions.write() if write else self.sessions.read()
+    def unit_of_work(self, *, request_id: str, write: bool = True, nowait: bool = False) -> UnitOfWork:
+        session = self.sessions.write(nowait=nowait) if write else self.sessions.read()
         return UnitOfWork(session, request_id=request_id, audit_sink=self.audit)

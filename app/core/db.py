@@ -8,6 +8,7 @@ readers begin a plain deferred transaction and never block writers.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,26 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+BUSY_TIMEOUT_MS = 30_000
+
+
+class WriterBusy(Exception):
+    """A SQLite write that must not wait (it runs on the event loop's thread) found the write lock taken,
+    by another thread of this process or by another process."""
+
+
+def _begin_immediate_nowait(dbapi_conn: Any) -> None:
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        raise WriterBusy(f"held by another process ({exc})") from None
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -88,22 +109,27 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            if conn.get_execution_options().get("rlhf_write"):
-                if not write_lock.acquire(timeout=60):
-                    raise TimeoutError("no SQLite write lock within 60 s")
-                conn.info["rlhf_write_lock"] = True
-                try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                except BaseException:
-                    _release(conn)
-                    raise
-            else:
+            options = conn.get_execution_options()
+            if not options.get("rlhf_write"):
                 conn.exec_driver_sql("BEGIN")
+                return
+            wait = not options.get("rlhf_nowait")
+            if not write_lock.acquire(blocking=wait, timeout=60 if wait else -1):
+                raise TimeoutError("no SQLite write lock within 60 s") if wait else WriterBusy("held in this process")
+            conn.info["rlhf_write_lock"] = True
+            try:
+                if wait:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    _begin_immediate_nowait(conn.connection.dbapi_connection)
+            except BaseException:
+                _release(conn)
+                raise
 
         def _release(conn: Any) -> None:
             if conn.info.pop("rlhf_write_lock", False):
@@ -132,9 +158,13 @@ class SessionFactory:
         self.engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(rlhf_write=True), expire_on_commit=False)
+        nowait = engine.execution_options(rlhf_write=True, rlhf_nowait=True)
+        self._write_nowait = sessionmaker(bind=nowait, expire_on_commit=False)
 
     def read(self) -> Session:
         return self._read()
 
-    def write(self) -> Session:
-        return self._write()
+    def write(self, *, nowait: bool = False) -> Session:
+        """A write session; with `nowait` (SQLite), its first statement raises `WriterBusy` instead of
+        waiting when the write lock is taken."""
+        return self._write_nowait() if nowait else self._write()

@@ -70,7 +70,7 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
             )
             return reads.of_record(result.record, project), result.created
 
-        fields, created = await writing(request, actor, work)
+        fields, created = await writing(request, actor, work, quick=kind.quick)
         return json_response(RecordRead, fields, status_code=201 if created else 200)
 
 

@@ -1,0 +1,95 @@
+"""Registrations run as one unit of work; on SQLite a quick kind's unit runs on the event loop's thread
+only when the write lock is free, and otherwise waits for it in the thread pool, never on the loop."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.core.db import WriterBusy
+from app.main import create_app
+from app.state import AppState
+from tests.conftest import World
+
+
+@pytest.fixture(scope="module")
+def sqlite_world(sqlite_stack: AppState) -> Iterator[World]:
+    with TestClient(create_app(sqlite_stack.settings, state=sqlite_stack), raise_server_exceptions=False) as client:
+        yield World(sqlite_stack, client)
+
+
+def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(result=fn()), daemon=True)
+    thread.start()
+    return thread, box
+
+
+def test_a_quick_registration_waits_for_a_held_write_lock_off_the_loop(sqlite_world: World) -> None:
+    project = sqlite_world.project()
+    holder = sqlite_world.state.sessions.write()
+    holder.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: this session now holds the write lock
+    try:
+        thread, box = _in_thread(
+            lambda: sqlite_world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.3}})
+        )
+        time.sleep(0.5)
+        assert thread.is_alive() and "result" not in box  # waiting for the lock
+        probe, answer = _in_thread(lambda: sqlite_world.client.get("/healthz"))
+        probe.join(5)
+        assert answer["result"].status_code == 200  # the event loop is not blocked meanwhile
+    finally:
+        holder.commit()
+        holder.close()
+    thread.join(30)
+    assert box["result"].status_code == 201, box["result"].text
+
+
+def test_a_quick_registration_runs_while_nothing_holds_the_lock(sqlite_world: World) -> None:
+    project = sqlite_world.project()
+    response = sqlite_world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.2}})
+    assert response.status_code == 201, response.text
+    again = sqlite_world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.2}})
+    assert again.status_code == 200 and again.json()["id"] == response.json()["id"]
+
+
+def test_a_nowait_write_session_refuses_a_lock_held_in_this_process(sqlite_stack: AppState) -> None:
+    holder = sqlite_stack.sessions.write()
+    holder.execute(text("SELECT 1"))
+    try:
+        nowait = sqlite_stack.sessions.write(nowait=True)
+        with pytest.raises(WriterBusy):
+            nowait.execute(text("SELECT 1"))
+        nowait.close()
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_nowait_write_session_refuses_a_lock_held_by_another_connection(sqlite_stack: AppState) -> None:
+    path = sqlite_stack.settings.database_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, timeout=1)
+    other.execute("BEGIN IMMEDIATE")  # as another process would: outside this process's lock
+    try:
+        nowait = sqlite_stack.sessions.write(nowait=True)
+        started = time.monotonic()
+        with pytest.raises(WriterBusy):
+            nowait.execute(text("SELECT 1"))
+        assert time.monotonic() - started < 1  # no busy wait
+        nowait.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    # the busy timeout is back for the connections that do wait
+    after = sqlite_stack.sessions.write(nowait=True)
+    timeout = after.execute(text("PRAGMA busy_timeout")).scalar()
+    after.rollback()
+    after.close()
+    assert timeout == 30_000
