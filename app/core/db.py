@@ -116,7 +116,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             options = conn.get_execution_options()
             if not options.get("rlhf_write"):
-                conn.exec_driver_sql("BEGIN")
+                if not options.get("rlhf_autocommit"):
+                    conn.exec_driver_sql("BEGIN")
                 return
             wait = not options.get("rlhf_nowait")
             if not write_lock.acquire(blocking=wait, timeout=60 if wait else -1):
@@ -160,6 +161,8 @@ class SessionFactory:
         self._write = sessionmaker(bind=engine.execution_options(rlhf_write=True), expire_on_commit=False)
         nowait = engine.execution_options(rlhf_write=True, rlhf_nowait=True)
         self._write_nowait = sessionmaker(bind=nowait, expire_on_commit=False)
+        # SQLite: each statement its own implicit read transaction, no BEGIN and ROLLBACK around them
+        self.autocommit_reads = engine.execution_options(rlhf_autocommit=True)
 
     def read(self) -> Session:
         return self._read()
