@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Select, bindparam, select
 
 from app.access.models import ApiToken, Membership, Principal, Project
@@ -11,22 +13,23 @@ PRINCIPAL_BY_TOKEN_HASH: Select[str, str, bool] = (
     .join(ApiToken, ApiToken.principal_id == Principal.id)
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
 )
-PROJECT_WITH_ROLE: Select[Project, str | None] = (
-    select(Project, Membership.role)
-    .outerjoin(
-        Membership,
-        (Membership.project_id == Project.id) & (Membership.principal_id == bindparam("principal_id")),
+
+
+def _project_by_name_with_role(project: Any) -> Select[Any]:
+    """`project` (the entity or a column) of the project named :name, with the role :principal_id holds
+    there (NULL when none)."""
+    return (
+        select(project, Membership.role)
+        .outerjoin(
+            Membership,
+            (Membership.project_id == Project.id) & (Membership.principal_id == bindparam("principal_id")),
+        )
+        .where(Project.name == bindparam("name"))
     )
-    .where(Project.name == bindparam("name"))
-)
-PROJECT_ID_WITH_ROLE: Select[str, str | None] = (
-    select(Project.id, Membership.role)
-    .outerjoin(
-        Membership,
-        (Membership.project_id == Project.id) & (Membership.principal_id == bindparam("principal_id")),
-    )
-    .where(Project.name == bindparam("name"))
-)
+
+
+PROJECT_WITH_ROLE: Select[Project, str | None] = _project_by_name_with_role(Project)
+PROJECT_ID_WITH_ROLE: Select[str, str | None] = _project_by_name_with_role(Project.id)
 ROLE_IN_PROJECT: Select[str] = select(Membership.role).where(
     Membership.project_id == bindparam("project_id"), Membership.principal_id == bindparam("principal_id")
 )
