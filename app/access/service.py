@@ -54,7 +54,8 @@ def authenticate(session: Session | Connection, authorization: str | None) -> Ac
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("send an Authorization: Bearer <token> header")
     token = authorization[7:].strip()
-    row = session.execute(repository.PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token)}).first()
+    conn = session.connection() if isinstance(session, Session) else session
+    row = repository.PRINCIPAL_BY_TOKEN.first(conn, {"token_hash": hash_token(token)})
     if row is None:
         raise Unauthenticated("the bearer token is unknown or revoked")
     return Actor(id=row[0], name=row[1], is_global_admin=bool(row[2]))
@@ -69,7 +70,7 @@ def project_access(session: Session, principal: Identity, name: str, allowed: fr
 
 def project_id_with_access(conn: Connection, principal: Identity, name: str, allowed: frozenset[str]) -> str:
     """`project_access` for the hot read routes: the project's id only, read on a plain connection."""
-    row = conn.execute(repository.PROJECT_ID_WITH_ROLE, {"name": name, "principal_id": principal.id}).first()
+    row = repository.PROJECT_ID_AND_ROLE.first(conn, {"name": name, "principal_id": principal.id})
     if row is None:
         raise _no_project(name)
     _granted_role(principal, name, row[1], allowed)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.message
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Header, Request
@@ -14,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from app.access import service as access_service
 from app.access.service import Actor
 from app.core.db import WriterBusy
+from app.core.errors import ValidationFailed
 from app.core.uow import UnitOfWork
 from app.state import AppState
 
@@ -89,28 +92,27 @@ def reading(request: Request, authorization: str | None) -> Iterator[tuple[Conne
         yield conn, access_service.authenticate(conn, authorization)
 
 
-async def get_actor(request: Request, authorization: AuthorizationHeader = None) -> Actor:
-    """The principal of a write that runs in `writing`, authenticated on a short read connection of its
-    own: a dependency, so that a request without a valid token gets 401 before its body is validated."""
-    state: AppState = request.app.state.registry
-    with state.sessions.autocommit_reads.connect() as conn:
-        return access_service.authenticate(conn, authorization)
-
-
-ActorDep = Annotated[Actor, Depends(get_actor)]
-
-
 # A body up to this size parses and digests in well under a millisecond (a criteria document with its
 # gold examples included), so a quick kind's registration may run on the event loop.
 ON_LOOP_BODY_MAX = 64 * 1024
 
 
-async def writing(request: Request, actor: Actor, work: Callable[[UnitOfWork, Actor], T], *, quick: bool = False) -> T:
-    """A registration's unit of work, whole in one call: begin, `work`, audit and commit (or roll back).
+async def writing(
+    request: Request,
+    authorization: str | None,
+    work: Callable[[UnitOfWork, Actor, dict[str, Any]], T],
+    *,
+    quick: bool = False,
+) -> T:
+    """A registration, whole in one call: authenticate, parse the body, begin, `work`, audit and commit
+    (or roll back), on one connection.
 
     `get_uow` commits after the handler has returned to the loop, so a write transaction stays open (and
     on SQLite holds the database's one write lock) across two thread hops and whatever else the loop
-    runs meanwhile; that wait, not the work, bounded registrations per second (bench/api.py).
+    runs meanwhile; that wait, not the work, bounded registrations per second (bench/api.py). FastAPI's
+    dependencies and body parsing cost more than a policy's whole pipeline, so the route takes the raw
+    body and this does both: the principal first (401 before any problem with the body, and before the
+    write lock is asked for), then the body (`json_object_body`, FastAPI's rules and errors).
 
     On SQLite a `quick` unit (a kind that reads no blob, a small body) runs on the event loop's own
     thread when the write lock is free: no thread hop, and no GIL handed back and forth on every SQLite
@@ -119,23 +121,62 @@ async def writing(request: Request, actor: Actor, work: Callable[[UnitOfWork, Ac
     run in the thread pool, one at a time on SQLite."""
     state: AppState = request.app.state.registry
     request_id: str = request.state.request_id
+    raw = await request.body()
+    content_type = request.headers.get("content-type")
 
     def unit(nowait: bool = False) -> T:
-        uow = state.unit_of_work(request_id=request_id, write=True, nowait=nowait)
-        try:
-            result = work(uow, actor)
-            uow.commit()
-            return result
-        except BaseException:
-            uow.rollback()
-            raise
-        finally:
-            uow.close()
+        with state.sessions.write_connection(nowait=nowait) as conn:
+            actor = access_service.authenticate(conn, authorization)
+            body = json_object_body(raw, content_type)
+            uow = UnitOfWork.on_connection(conn, request_id=request_id, audit_sink=state.audit)
+            try:
+                result = work(uow, actor, body)
+                uow.commit()
+                return result
+            except BaseException:
+                uow.rollback()
+                raise
+            finally:
+                uow.close()
 
-    length = request.headers.get("content-length", "")
-    if quick and state.settings.is_sqlite and length.isdigit() and int(length) <= ON_LOOP_BODY_MAX:
+    if quick and state.settings.is_sqlite and len(raw) <= ON_LOOP_BODY_MAX:
         try:
             return unit(nowait=True)
         except WriterBusy:
             pass  # nothing was written; wait for the lock in a thread
     return await anyio.to_thread.run_sync(unit, limiter=state.write_limiter)
+
+
+def json_object_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """The request body as a JSON object, by FastAPI's rules for a `dict` body (JSON when the content
+    type is absent, application/json or application/*+json) and with the errors its validation gives."""
+    value: Any = raw
+    if raw and _is_json(content_type):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _invalid_body(["body", exc.pos], "JSON decode error") from None
+        except UnicodeDecodeError:
+            error = ValidationFailed("There was an error parsing the body")  # FastAPI's answer, a 400
+            error.status = 400
+            raise error from None
+    if not raw:
+        raise _invalid_body(["body"], "Field required")
+    if not isinstance(value, dict):
+        raise _invalid_body(["body"], "Input should be a valid dictionary")
+    return value
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def _invalid_body(loc: list[Any], msg: str) -> ValidationFailed:
+    return ValidationFailed("the request is not valid: 1 problem(s)", errors=[{"loc": loc, "msg": msg}])

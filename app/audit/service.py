@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.chain import GENESIS, leaf_fields, leaf_hash, next_chain_hash
@@ -14,31 +14,31 @@ from app.audit.merkle import root_from_leaf_hashes
 from app.audit.models import AuditEvent, AuditHead
 from app.core.db import utcnow
 from app.core.digests import digest_of
+from app.core.prepared import Prepared
 from app.core.uow import PendingAudit
 
 HEAD_ID = 1
 
 
-# Appending runs in every write transaction: Core statements built once (the ORM's flush of a new event
-# and a changed head cost several times the statements themselves).
-_HEAD = select(AuditHead.size, AuditHead.chain_hash).where(AuditHead.id == HEAD_ID).with_for_update()
-_INSERT_HEAD = insert(AuditHead.__table__)  # type: ignore[arg-type]
-_UPDATE_HEAD = (
+# Appending runs in every write transaction: Core statements built once and run below SQLAlchemy's
+# execution layer (the ORM's flush of a new event and a changed head cost several times the statements).
+_HEAD = Prepared(select(AuditHead.size, AuditHead.chain_hash).where(AuditHead.id == HEAD_ID).with_for_update())
+_INSERT_HEAD = Prepared(insert(AuditHead.__table__))  # type: ignore[arg-type]
+_UPDATE_HEAD = Prepared(
     update(AuditHead)
     .where(AuditHead.id == HEAD_ID)
     .values(size=bindparam("new_size"), chain_hash=bindparam("new_chain_hash"))
 )
-_INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[arg-type]
+_INSERT_EVENT = Prepared(insert(AuditEvent.__table__))  # type: ignore[arg-type]
 
 
 class AuditLog:
     """The `AuditSink` the unit of work appends through."""
 
-    def append(self, session: Session, request_id: str, events: Sequence[PendingAudit]) -> None:
+    def append(self, conn: Connection, request_id: str, events: Sequence[PendingAudit]) -> None:
         """Append `events` after the head, which stays locked (FOR UPDATE; SQLite's writer lock) until the
         transaction ends, so indexes never repeat and the chain never forks."""
-        conn = session.connection()
-        head = conn.execute(_HEAD).first()
+        head = _HEAD.first(conn)
         size, chain = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
         at = utcnow()
         rows = []
@@ -58,11 +58,11 @@ class AuditLog:
             chain = next_chain_hash(chain, leaf)
             rows.append({**fields, "at": at, "leaf_hash": leaf, "chain_hash": chain})
             size += 1
-        conn.execute(_INSERT_EVENT, rows)
+        _INSERT_EVENT.execute(conn, rows[0] if len(rows) == 1 else rows)
         if head is None:
-            conn.execute(_INSERT_HEAD, {"id": HEAD_ID, "size": size, "chain_hash": chain})
+            _INSERT_HEAD.execute(conn, {"id": HEAD_ID, "size": size, "chain_hash": chain})
         else:
-            conn.execute(_UPDATE_HEAD, {"new_size": size, "new_chain_hash": chain})
+            _UPDATE_HEAD.execute(conn, {"new_size": size, "new_chain_hash": chain})
 
 
 def list_events_stmt(

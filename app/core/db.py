@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import from_json
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -95,6 +95,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            # the connection used last comes back first: its page cache is the warmest (a write by
+            # another connection invalidates a connection's whole cache), and registrations that run
+            # one after another on the event loop's thread reuse one connection
+            pool_use_lifo=True,
         )
         # SQLite has one write lock, and its busy handler retries with growing sleeps, which is unfair
         # under load (some writers win again and again while others sleep). Writers of this process
@@ -161,6 +165,7 @@ class SessionFactory:
         self._write = sessionmaker(bind=engine.execution_options(rlhf_write=True), expire_on_commit=False)
         nowait = engine.execution_options(rlhf_write=True, rlhf_nowait=True)
         self._write_nowait = sessionmaker(bind=nowait, expire_on_commit=False)
+        self._write_engines = {False: engine.execution_options(rlhf_write=True), True: nowait}
         # SQLite: each statement its own implicit read transaction, no BEGIN and ROLLBACK around them
         self.autocommit_reads = engine.execution_options(rlhf_autocommit=True)
 
@@ -171,3 +176,8 @@ class SessionFactory:
         """A write session; with `nowait` (SQLite), its first statement raises `WriterBusy` instead of
         waiting when the write lock is taken."""
         return self._write_nowait() if nowait else self._write()
+
+    def write_connection(self, *, nowait: bool = False) -> Connection:
+        """A connection whose transaction, once begun, is a write (as `write`'s); before that it reads
+        like an `autocommit_reads` connection on SQLite."""
+        return self._write_engines[nowait].connect()

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 
@@ -22,16 +23,41 @@ class PendingAudit:
 
 
 class AuditSink(Protocol):
-    def append(self, session: Session, request_id: str, events: Sequence[PendingAudit]) -> None: ...
+    def append(self, conn: Connection, request_id: str, events: Sequence[PendingAudit]) -> None: ...
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, *, request_id: str, audit_sink: AuditSink) -> None:
-        self.session = session
+    """The transaction is held by an ORM session, or (`on_connection`, the registrations' hot path) by a
+    connection, with a session over it built only when something asks for `session`: a registration
+    that touches no ORM entity then pays for no session's bookkeeping."""
+
+    def __init__(self, session: Session | None, *, request_id: str, audit_sink: AuditSink) -> None:
+        self._session = session
+        self._conn: Connection | None = None
         self.request_id = request_id
         self._audit_sink = audit_sink
         self._pending: list[PendingAudit] = []
         self._after_commit: list[Callable[[], None]] = []
+
+    @classmethod
+    def on_connection(cls, conn: Connection, *, request_id: str, audit_sink: AuditSink) -> UnitOfWork:
+        """Begin a transaction on `conn` (the caller closes it) and work in it."""
+        conn.begin()
+        uow = cls(None, request_id=request_id, audit_sink=audit_sink)
+        uow._conn = conn
+        return uow
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            # joins the connection's transaction; commits stay ours, a rollback of the session rolls it back
+            self._session = Session(bind=self._conn, expire_on_commit=False, join_transaction_mode="rollback_only")
+        return self._session
+
+    @property
+    def connection(self) -> Connection:
+        """The connection the transaction runs on."""
+        return self._conn if self._conn is not None else self.session.connection()
 
     def audit(
         self,
@@ -50,9 +76,14 @@ class UnitOfWork:
 
     def commit(self) -> None:
         if self._pending:
-            self._audit_sink.append(self.session, self.request_id, self._pending)
+            self._audit_sink.append(self.connection, self.request_id, self._pending)
             self._pending = []
-        self.session.commit()
+        if self._conn is None:
+            self.session.commit()
+        else:
+            if self._session is not None and self._session.in_transaction():
+                self._session.commit()  # flushes; the commit itself is the connection's
+            self._conn.commit()
         callbacks, self._after_commit = self._after_commit, []
         for fn in callbacks:
             fn()
@@ -60,7 +91,11 @@ class UnitOfWork:
     def rollback(self) -> None:
         self._pending = []
         self._after_commit = []
-        self.session.rollback()
+        if self._session is not None:
+            self._session.rollback()
+        if self._conn is not None:
+            self._conn.rollback()
 
     def close(self) -> None:
-        self.session.close()
+        if self._session is not None:
+            self._session.close()

@@ -66,7 +66,7 @@ def decide(
             f"deployment {deployment.name} v{deployment.version} was already {decided[0].type}; decisions are "
             "final, register a new deployment version to decide again"
         )
-    policy = effective_policy(session, deployment.project_id)
+    policy = effective_policy(session.connection(), deployment.project_id)
     data: dict[str, Any] = {"note": note, "policy_version": policy.version}
     if decision == "approved":
         data.update(_approval_checks(session, deployment, actor, policy.spec))

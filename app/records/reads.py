@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from app.access.service import Identity
 from app.core.errors import NotFound
@@ -33,7 +33,7 @@ def of_record(record: Record, project: str) -> dict[str, Any]:
 
 def record_by_id(conn: Connection, actor: Identity, record_id: str) -> dict[str, Any]:
     """A record the principal may see (404 otherwise, the same answer as for an unknown id)."""
-    row = conn.execute(repository.RECORD_READ_BY_ID, {"id": record_id, "principal_id": actor.id}).first()
+    row = repository.RECORD_READ.first(conn, {"id": record_id, "principal_id": actor.id})
     if row is None or (row[-1] is None and not actor.is_global_admin):
         raise NotFound(f"record {record_id} not found")
     return as_read(row, row[-2])
@@ -43,9 +43,9 @@ def page(
     conn: Connection, project_id: str, project: str, kind: str, *, name: str | None, after_id: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to `limit` records in id order after `after_id`, and the id to continue after (None at the end)."""
-    stmt = repository.read_page(by_name=name is not None, after=after_id is not None)
+    stmt = repository.prepared_page(by_name=name is not None, after=after_id is not None)
     params = {"project_id": project_id, "kind": kind, "name": name, "after_id": after_id, "limit": limit + 1}
-    rows: list[Row[Any]] = list(conn.execute(stmt, params))
+    rows = stmt.all(conn, params)
     if len(rows) > limit:
         return [as_read(r, project) for r in rows[:limit]], rows[limit - 1][0]
     return [as_read(r, project) for r in rows], None

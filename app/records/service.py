@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.blobs.models import Blob
@@ -45,9 +45,9 @@ class Registration:
     created: bool
 
 
-def effective_policy(session: Session, project_id: str) -> EffectivePolicy:
+def effective_policy(conn: Connection, project_id: str) -> EffectivePolicy:
     params = repository.series(project_id, "policy", "default")
-    row = session.connection().execute(repository.LATEST_VERSION_AND_SPEC, params).first()
+    row = repository.POLICY_VERSION_AND_SPEC.first(conn, params)
     if row is None:
         return EffectivePolicy(version=0, spec=DEFAULT_POLICY)
     return EffectivePolicy(version=int(row[0]), spec=row[1])
@@ -207,7 +207,7 @@ def register(
     content = {"kind": kind.name, "name": name, "parents": parent_refs, "spec": spec, "blobs": blobs}
     content_digest = digest_of(content)
 
-    conn = session.connection()
+    conn = uow.connection
     last_version = repository.lock_series(conn, project_id, kind.name, name)
     declared = body.get("version")
     if declared is None:
@@ -217,9 +217,9 @@ def register(
                 errors=[{"loc": ["body", "version"], "msg": "required"}],
             )
         params = repository.series(project_id, kind.name, name, content_digest=content_digest)
-        same = session.execute(repository.BY_CONTENT, params).scalar()
+        same = repository.FIRST_ID_BY_CONTENT.scalar(conn, params)
         if same is not None:
-            return Registration(same, created=False)
+            return Registration(session.get_one(Record, same), created=False)
         version, version_key = normalise("integer", last_version + 1)
     else:
         version, version_key = normalise(kind.version_scheme, declared)
@@ -238,7 +238,7 @@ def register(
                 extra={"next_version": last_version + 1},
             )
 
-    policy = effective_policy(session, project_id)
+    policy = effective_policy(conn, project_id)
     previous = _series_version(session, project_id, kind.name, name, "latest") if kind.reads_previous else None
     ctx = KindContext(
         session=session,
@@ -285,7 +285,7 @@ def register(
     )
     # a Core insert: the ORM's flush of one new entity costs several times the statement, and the
     # record never changes after this, so the session need not track it
-    conn.execute(repository.INSERT_RECORD, {c.key: getattr(record, c.key) for c in Record.__table__.columns})
+    repository.ADD_RECORD.execute(conn, {c.key: getattr(record, c.key) for c in Record.__table__.columns})
     if kind.version_scheme == "integer":
         repository.set_last_version(conn, project_id, kind.name, name, int(version))
     session.add_all(

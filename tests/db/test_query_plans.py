@@ -28,7 +28,7 @@ def plan(state: AppState, stmt: Select[Any], params: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("stmt", "params", "index"),
     [
-        (repository.BY_CONTENT, {**SERIES, "content_digest": "sha256:x"}, "ix_record_content"),
+        (repository.ID_BY_CONTENT, {**SERIES, "content_digest": "sha256:x"}, "ix_record_content"),
         (repository.LATEST, SERIES, "ix_record_series_order"),
         (repository.LATEST_VERSION_AND_SPEC, SERIES, "ix_record_series_order"),
         (repository.AT_VERSION, {**SERIES, "version": "3"}, "sqlite_autoindex_record"),

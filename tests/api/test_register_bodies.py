@@ -1,0 +1,92 @@
+"""Registration routes read their body themselves (`app.api.deps.json_object_body`) rather than through
+FastAPI's dependency: every body gets the answer FastAPI gives a `dict` body, checked here against a
+FastAPI route with the registry's error handlers, and the token is still checked first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Body, FastAPI
+from fastapi.testclient import TestClient
+
+from app.api import errors
+from tests.conftest import World
+
+CASES = {
+    "invalid-json": (b'{"spec": ', "application/json"),
+    "a-list": (b"[1, 2]", "application/json"),
+    "a-string": (b'"text"', "application/json"),
+    "empty": (b"", "application/json"),
+    "text-plain": (b'{"spec": {}}', "text/plain"),
+    "form": (b"spec=1", "application/x-www-form-urlencoded"),
+    "bad-utf8": (b'{"spec": "\xff"}', "application/json"),
+    "bad-content-type": (b'{"spec": {}}', "application/"),
+}
+
+
+@pytest.fixture(scope="module")
+def fastapi_answers() -> Iterator[TestClient]:
+    reference = FastAPI()
+    errors.install(reference)
+
+    @reference.post("/echo")
+    def echo(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        return body
+
+    with TestClient(reference, raise_server_exceptions=False) as client:
+        yield client
+
+
+def _answer(response: Any) -> tuple[int, Any]:
+    problem = response.json()
+    return response.status_code, problem.get("errors")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_body_gets_fastapis_answer_and_nothing_is_stored(
+    world: World, fastapi_answers: TestClient, case: str
+) -> None:
+    content, content_type = CASES[case]
+    project = world.project()
+    expected = fastapi_answers.post("/echo", content=content, headers={"content-type": content_type})
+    assert expected.status_code in (400, 422), expected.text
+    response = world.admin.post(
+        f"/v1/projects/{project}/policies", content=content, headers={"content-type": content_type}
+    )
+    assert response.headers["content-type"] == "application/problem+json"
+    assert _answer(response) == _answer(expected), response.text
+    assert world.admin.get(f"/v1/projects/{project}/policies").json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json", "application/json; charset=utf-8", "application/merge+json"]
+)
+def test_json_bodies_are_read_whatever_the_json_content_type(world: World, content_type: str | None) -> None:
+    project = world.project()
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = world.admin.post(
+        f"/v1/projects/{project}/policies", content=b'{"spec": {"kappa_floor": 0.4}}', headers=headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["kappa_floor"] == 0.4
+
+
+@pytest.mark.parametrize("case", ["invalid-json", "a-list", "empty"])
+def test_the_token_is_checked_before_the_body(world: World, case: str) -> None:
+    project = world.project()
+    content, content_type = CASES[case]
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        response = world.client.post(
+            f"/v1/projects/{project}/policies", content=content, headers={"content-type": content_type, **headers}
+        )
+        assert response.status_code == 401, response.text
+
+
+def test_the_openapi_document_still_describes_the_body(world: World) -> None:
+    operation = world.client.get("/openapi.json").json()["paths"]["/v1/projects/{project}/policies"]["post"]
+    body = operation["requestBody"]
+    assert body["required"] is True
+    assert body["content"]["application/json"]["schema"]["type"] == "object"
+    assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/RecordRead")
