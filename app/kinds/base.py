@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.blobs import BlobStore
 from app.core.errors import ValidationFailed
+from app.core.uow import UnitOfWork
 from app.records.models import Record
 
 VersionScheme = Literal["integer", "semver"]
@@ -37,7 +38,7 @@ class EffectivePolicy:
 class KindContext:
     """Everything a kind's rules may look at while one record is being registered."""
 
-    session: Session
+    uow: UnitOfWork
     project_id: str
     project_name: str
     actor: str
@@ -55,6 +56,11 @@ class KindContext:
     derived_blobs: list[tuple[str, str, int]] = field(default_factory=list)
     # anything a kind computed in check() and wants again in derive() (a parsed table)
     scratch: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session(self) -> Session:
+        """The unit of work's ORM session (built on first use)."""
+        return self.uow.session
 
 
 class KindDefinition:

@@ -165,7 +165,7 @@ def build_package(
     inputs = closure.fingerprint(format_version=FORMAT_VERSION, key_id=key.key_id)
     existing = session.execute(repository.package_with_inputs(project_id, name, inputs)).scalar()
     if existing is not None:
-        return Registration(existing, created=False)
+        return Registration.of(existing, created=False)
     archive = assemble(closure, store, name=name, inputs=inputs, key=key)
     info = put_bytes(store, archive.data)
     repository.note_blob(session, info.digest, info.size)

@@ -14,7 +14,6 @@ from sqlalchemy import Connection
 from app.access.service import Identity
 from app.core.errors import NotFound
 from app.records import repository
-from app.records.models import Record
 
 _FIELDS = ("id", "kind", "name", "version", "digest", "created_at", "created_by", "parents", "spec", "blobs", "derived")
 
@@ -26,9 +25,9 @@ def as_read(row: Sequence[Any], project: str) -> dict[str, Any]:
     return read
 
 
-def of_record(record: Record, project: str) -> dict[str, Any]:
-    """The `RecordRead` fields of a record entity."""
-    return as_read([getattr(record, field) for field in _FIELDS], project)
+def as_read_fields(columns: dict[str, Any], project: str) -> dict[str, Any]:
+    """The `RecordRead` fields of a record's columns."""
+    return as_read([columns[field] for field in _FIELDS], project)
 
 
 def record_by_id(conn: Connection, actor: Identity, record_id: str) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
                 body=body,
                 store=store,
             )
-            return reads.of_record(result.record, project), result.created
+            return reads.as_read_fields(result.fields, project), result.created
 
         fields, created = await writing(request, authorization, work, quick=kind.quick)
         return json_response(RecordRead, fields, status_code=201 if created else 200)

@@ -41,8 +41,22 @@ ENVELOPE_KEYS = {"name", "version", "spec"}
 
 @dataclass(frozen=True)
 class Registration:
-    record: Record
+    """The registered (or already stored) record's columns. A new record is written with a Core insert
+    and never tracked by the session (it never changes), so `record` is a transient entity of them."""
+
+    fields: dict[str, Any]
     created: bool
+
+    @classmethod
+    def of(cls, record: Record, *, created: bool) -> Registration:
+        return cls({key: getattr(record, key) for key in COLUMNS}, created)
+
+    @property
+    def record(self) -> Record:
+        return Record(**self.fields)
+
+
+COLUMNS = tuple(column.key for column in Record.__table__.columns)
 
 
 def effective_policy(conn: Connection, project_id: str) -> EffectivePolicy:
@@ -189,7 +203,6 @@ def register(
     body: Any,
     store: BlobStore,
 ) -> Registration:
-    session = uow.session
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}])
     _check_keys(kind, body)
@@ -198,12 +211,14 @@ def register(
     if kind.top_level_fields and isinstance(raw_spec, dict):
         raw_spec = {**raw_spec, **{key: body[key] for key in kind.top_level_fields if key in body}}
     spec = kind.parse_spec(raw_spec)
-    parents = _resolve_parents(session, project_id, kind, body)
-    waived = _check_quarantine(session, project_id, kind, parents)
+    # the ORM session (`uow.session`) is built only by the steps that need it: a policy needs none
+    parents = _resolve_parents(uow.session, project_id, kind, body) if kind.parent_roles else {}
+    waived = _check_quarantine(uow.session, project_id, kind, parents) if any(parents.values()) else []
     parent_refs = [
         {"id": record.id, "kind": record.kind, "role": role} for role, records in parents.items() for record in records
     ]
-    blobs = _resolve_blobs(session, kind.blob_refs(spec))
+    blob_refs = kind.blob_refs(spec)
+    blobs = _resolve_blobs(uow.session, blob_refs) if blob_refs else []
     content = {"kind": kind.name, "name": name, "parents": parent_refs, "spec": spec, "blobs": blobs}
     content_digest = digest_of(content)
 
@@ -219,14 +234,14 @@ def register(
         params = repository.series(project_id, kind.name, name, content_digest=content_digest)
         same = repository.FIRST_ID_BY_CONTENT.scalar(conn, params)
         if same is not None:
-            return Registration(session.get_one(Record, same), created=False)
+            return Registration.of(uow.session.get_one(Record, same), created=False)
         version, version_key = normalise("integer", last_version + 1)
     else:
         version, version_key = normalise(kind.version_scheme, declared)
-        existing = _series_version(session, project_id, kind.name, name, version)
+        existing = _series_version(uow.session, project_id, kind.name, name, version)
         if existing is not None:
             if existing.content_digest == content_digest:
-                return Registration(existing, created=False)
+                return Registration.of(existing, created=False)
             raise VersionConflict(
                 f"{kind.name} {name} {version} already exists with different content; records never change, "
                 "register a new version",
@@ -239,9 +254,9 @@ def register(
             )
 
     policy = effective_policy(conn, project_id)
-    previous = _series_version(session, project_id, kind.name, name, "latest") if kind.reads_previous else None
+    previous = _series_version(uow.session, project_id, kind.name, name, "latest") if kind.reads_previous else None
     ctx = KindContext(
-        session=session,
+        uow=uow,
         project_id=project_id,
         project_name=project_name,
         actor=actor,
@@ -260,50 +275,48 @@ def register(
     parent_refs = parent_refs + [
         {"id": record.id, "kind": record.kind, "role": role} for record, role in ctx.added_parents
     ]
-    derived_blobs = _register_derived_blobs(session, ctx.derived_blobs)
+    derived_blobs = _register_derived_blobs(uow.session, ctx.derived_blobs) if ctx.derived_blobs else []
 
     # the record digest covers what the server derived too (deterministic from the content), so a
     # handoff package can prove the figures it prints
     digest = digest_of(
         {**content, "parents": parent_refs, "project": project_name, "version": version, "derived": derived}
     )
-    record = Record(
-        id=uuid7(),
-        kind=kind.name,
-        project_id=project_id,
-        name=name,
-        version=version,
-        version_key=version_key,
-        digest=digest,
-        content_digest=content_digest,
-        created_at=utcnow(),
-        created_by=actor,
-        parents=parent_refs,
-        spec=spec,
-        blobs=blobs,
-        derived=derived,
-    )
+    row = {
+        "id": uuid7(),
+        "kind": kind.name,
+        "project_id": project_id,
+        "name": name,
+        "version": version,
+        "version_key": version_key,
+        "digest": digest,
+        "content_digest": content_digest,
+        "created_at": utcnow(),
+        "created_by": actor,
+        "parents": parent_refs,
+        "spec": spec,
+        "blobs": blobs,
+        "derived": derived,
+    }
     # a Core insert: the ORM's flush of one new entity costs several times the statement, and the
     # record never changes after this, so the session need not track it
-    repository.ADD_RECORD.execute(conn, {c.key: getattr(record, c.key) for c in Record.__table__.columns})
+    repository.ADD_RECORD.execute(conn, row)
     if kind.version_scheme == "integer":
         repository.set_last_version(conn, project_id, kind.name, name, int(version))
-    session.add_all(
-        RecordEdge(child_id=record.id, parent_id=p["id"], role=p["role"])
-        for p in {(p["id"], p["role"]): p for p in parent_refs}.values()
-    )
-    session.add_all(
-        RecordBlob(record_id=record.id, path=b["path"], digest=b["digest"]) for b in [*blobs, *derived_blobs]
-    )
+    edges = {(p["id"], p["role"]): p for p in parent_refs}.values()
+    stored_blobs = [*blobs, *derived_blobs]
+    if edges or stored_blobs:
+        uow.session.add_all(RecordEdge(child_id=row["id"], parent_id=p["id"], role=p["role"]) for p in edges)
+        uow.session.add_all(RecordBlob(record_id=row["id"], path=b["path"], digest=b["digest"]) for b in stored_blobs)
     uow.audit(
         actor=actor,
         action="record.registered",
-        target=f"record:{record.id}",
+        target=f"record:{row['id']}",
         project=project_name,
         payload={"kind": kind.name, "name": name, "version": version, "digest": digest},
         policy_version=policy.version,
     )
-    return Registration(record, created=True)
+    return Registration(row, created=True)
 
 
 def _register_derived_blobs(session: Session, produced: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
