@@ -86,6 +86,7 @@ def test_the_token_is_checked_before_the_body(world: World, case: str) -> None:
 
 def test_the_openapi_document_still_describes_the_body(world: World) -> None:
     operation = world.client.get("/openapi.json").json()["paths"]["/v1/projects/{project}/policies"]["post"]
+    assert {(p["name"], p["in"]) for p in operation["parameters"]} == {("project", "path"), ("authorization", "header")}
     body = operation["requestBody"]
     assert body["required"] is True
     assert body["content"]["application/json"]["schema"]["type"] == "object"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import rfc8785
 
+from app.core import digests
 from app.core.digests import canonical_json
 
 EDGE_FLOATS = [
@@ -95,3 +96,17 @@ def test_what_the_reference_refuses_is_refused(value: Any) -> None:
 
 def test_integral_floats_are_written_as_integers_like_ecmascript() -> None:
     assert canonical_json({"minutes": 90.0, "share": 0.05}) == b'{"minutes":90,"share":0.05}'
+
+
+def test_the_prebuilt_c_encoder_writes_what_json_dumps_writes() -> None:
+    assert digests._C_ENCODER is not None  # CPython: the fast path above ran through it
+    rng = random.Random(7)
+    compared = 0
+    for _ in range(3000):
+        try:
+            value = digests._plain(_random_value(rng))
+        except digests._NotPlain:
+            continue
+        assert digests._dumps(value) == digests._dumps_python(value)
+        compared += 1
+    assert compared > 1000
