@@ -12,6 +12,7 @@ from app.audit.service import AuditLog
 from app.core.blobs import BlobStore
 from app.core.blobstores import open_blob_store
 from app.core.db import SessionFactory, make_engine
+from app.core.group_commit import GroupCommit
 from app.core.settings import Settings
 from app.core.signing import SigningKey, load_signing_key
 from app.core.uow import UnitOfWork
@@ -28,6 +29,9 @@ class AppState:
     signing_key: SigningKey
     dispatcher: Dispatcher = field(default=None)  # type: ignore[assignment]
     _write_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = field(
+        default_factory=weakref.WeakKeyDictionary, init=False, repr=False
+    )
+    _group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False
     )
 
@@ -60,6 +64,15 @@ class AppState:
         if limiter is None:
             limiter = self._write_limiters[loop] = anyio.CapacityLimiter(1)
         return limiter
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        """The SQLite group commit of quick registrations on this event loop (app/core/group_commit.py)."""
+        loop = asyncio.get_running_loop()
+        group = self._group_commits.get(loop)
+        if group is None:
+            group = self._group_commits[loop] = GroupCommit(lambda: self.sessions.write_connection(nowait=True))
+        return group
 
     def unit_of_work(self, *, request_id: str, write: bool = True, nowait: bool = False) -> UnitOfWork:
         session = self.sessions.write(nowait=nowait) if write else self.sessions.read()

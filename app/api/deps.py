@@ -111,37 +111,43 @@ async def writing(
     on SQLite holds the database's one write lock) across two thread hops and whatever else the loop
     runs meanwhile; that wait, not the work, bounded registrations per second (bench/api.py). FastAPI's
     dependencies and body parsing cost more than a policy's whole pipeline, so the route takes the raw
-    body and this does both: the principal first (401 before any problem with the body, and before the
-    write lock is asked for), then the body (`json_object_body`, FastAPI's rules and errors).
+    body and this does both: the principal first (401 before any problem with the body), then the body
+    (`json_object_body`, FastAPI's rules and errors).
 
     On SQLite a `quick` unit (a kind that reads no blob, a small body) runs on the event loop's own
-    thread when the write lock is free: no thread hop, and no GIL handed back and forth on every SQLite
-    call. It never waits for the lock there (a thread holding it may be waiting for the loop to commit):
-    when the lock is taken, by this process or another, it runs in the thread pool instead. Other units
-    run in the thread pool, one at a time on SQLite."""
+    thread, in a savepoint of the transaction it shares with the other quick units of the same turn of
+    the loop, committed once for all of them (`app.core.group_commit`): no thread hop, no GIL handed
+    back and forth on every SQLite call, one commit for many registrations. It never waits for the
+    write lock there (a thread holding it may be waiting for the loop): when the lock is taken, by this
+    process or another, the unit runs in the thread pool instead. Other units run in the thread pool,
+    one at a time on SQLite, each in a transaction of its own.
+    """
     state: AppState = request.app.state.registry
     request_id: str = request.state.request_id
     raw = await request.body()
     content_type = request.headers.get("content-type")
 
-    def unit(nowait: bool = False) -> T:
-        with state.sessions.write_connection(nowait=nowait) as conn:
-            actor = access_service.authenticate(conn, authorization)
-            body = json_object_body(raw, content_type)
-            uow = UnitOfWork.on_connection(conn, request_id=request_id, audit_sink=state.audit)
-            try:
-                result = work(uow, actor, body)
-                uow.commit()
-                return result
-            except BaseException:
-                uow.rollback()
-                raise
-            finally:
-                uow.close()
+    def unit_on(conn: Connection, *, savepoint: bool) -> tuple[T, list[Callable[[], None]]]:
+        actor = access_service.authenticate(conn, authorization)
+        body = json_object_body(raw, content_type)
+        uow = UnitOfWork.on_connection(conn, request_id=request_id, audit_sink=state.audit, savepoint=savepoint)
+        try:
+            result = work(uow, actor, body)
+            uow.commit()
+            return result, uow.after_outer_commit
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            uow.close()
+
+    def unit() -> T:
+        with state.sessions.write_connection() as conn:
+            return unit_on(conn, savepoint=False)[0]
 
     if quick and state.settings.is_sqlite and len(raw) <= ON_LOOP_BODY_MAX:
         try:
-            return unit(nowait=True)
+            return await state.group_commit.run(lambda conn: unit_on(conn, savepoint=True))
         except WriterBusy:
             pass  # nothing was written; wait for the lock in a thread
     return await anyio.to_thread.run_sync(unit, limiter=state.write_limiter)

@@ -87,6 +87,15 @@ def _begin_immediate_nowait(dbapi_conn: Any) -> None:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+def discard_after_failed_commit(conn: Connection) -> None:
+    """Close `conn` for good after its COMMIT failed. SQLite keeps the transaction open when COMMIT fails
+    (a deferred foreign key, say), and SQLAlchemy then returns the connection to the pool without a
+    rollback: the next user would find a transaction open and the database's write lock held. Closing
+    the driver's connection (`invalidate`) rolls back and releases the lock; the pool opens a new one."""
+    conn.invalidate()
+    conn.close()
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
