@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Transaction
+from sqlalchemy import Connection, Transaction, text
 from sqlalchemy.orm import Session
 
 from app.core.db import discard_after_failed_commit
+from app.core.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -29,26 +30,27 @@ class AuditSink(Protocol):
 
 
 class _Savepoint:
-    """A savepoint run on the driver's connection: SQLAlchemy's `begin_nested` runs SAVEPOINT and RELEASE
+    """A savepoint run as `Prepared` statements: SQLAlchemy's `begin_nested` runs SAVEPOINT and RELEASE
     through its whole execution layer, which cost a fifth of a registration in a group commit. The
     connection's own transaction (SQLAlchemy's) is the one the savepoint lives in."""
 
-    NAME = "rlhf_unit"
+    BEGIN = Prepared(text("SAVEPOINT rlhf_unit"))
+    RELEASE = Prepared(text("RELEASE SAVEPOINT rlhf_unit"))
+    UNDO = Prepared(text("ROLLBACK TO SAVEPOINT rlhf_unit"))
 
     def __init__(self, conn: Connection) -> None:
-        driver: Any = conn.connection.driver_connection
-        self._driver = driver
-        self._driver.execute(f"SAVEPOINT {self.NAME}")
+        self._conn = conn
+        self.BEGIN.execute(conn)
         self.is_active = True
 
     def commit(self) -> None:
         self.is_active = False
-        self._driver.execute(f"RELEASE {self.NAME}")
+        self.RELEASE.execute(self._conn)
 
     def rollback(self) -> None:
         self.is_active = False
-        self._driver.execute(f"ROLLBACK TO {self.NAME}")
-        self._driver.execute(f"RELEASE {self.NAME}")
+        self.UNDO.execute(self._conn)
+        self.RELEASE.execute(self._conn)
 
 
 class UnitOfWork:
