@@ -154,15 +154,16 @@ async def writing(
 
 
 def json_object_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
-    """The request body as a JSON object, by FastAPI's rules for a `dict` body (JSON when the content
-    type is absent, application/json or application/*+json) and with the errors its validation gives."""
+    """The request body as a JSON object, by FastAPI's rules for a `dict` body (JSON only under an
+    application/json or application/*+json content type: FastAPI's strict content type) and with the
+    answers it gives (`tests/api/test_register_bodies.py` compares them)."""
     value: Any = raw
     if raw and _is_json(content_type):
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise _invalid_body(["body", exc.pos], "JSON decode error") from None
-        except UnicodeDecodeError:
+        except Exception:  # bytes that are not UTF-8, nesting deeper than the parser goes
             error = ValidationFailed("There was an error parsing the body")  # FastAPI's answer, a 400
             error.status = 400
             raise error from None
@@ -175,7 +176,7 @@ def json_object_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _is_json(content_type: str | None) -> bool:
     if not content_type:
-        return True
+        return False
     message = email.message.Message()
     message["content-type"] = content_type
     if message.get_content_maintype() != "application":

@@ -114,6 +114,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # queue on a FIFO-ish Python lock instead, held from BEGIN IMMEDIATE to COMMIT or ROLLBACK;
         # the busy timeout still arbitrates between processes.
         write_lock = threading.Lock()
+        holder = [0]  # the thread holding write_lock (0: none)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -133,9 +134,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                     conn.exec_driver_sql("BEGIN")
                 return
             wait = not options.get("rlhf_nowait")
+            if wait and holder[0] == threading.get_ident():
+                # the event loop's thread, holding the lock for a group commit that only this thread
+                # can finish: waiting would freeze the loop for a minute and then fail anyway
+                raise WriterBusy("this thread already holds the write lock; it would wait for itself")
             if not write_lock.acquire(blocking=wait, timeout=60 if wait else -1):
                 raise TimeoutError("no SQLite write lock within 60 s") if wait else WriterBusy("held in this process")
             conn.info["rlhf_write_lock"] = True
+            holder[0] = threading.get_ident()
             try:
                 if wait:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -147,6 +153,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         def _release(conn: Any) -> None:
             if conn.info.pop("rlhf_write_lock", False):
+                holder[0] = 0
                 write_lock.release()
 
         event.listen(engine, "commit", _release)

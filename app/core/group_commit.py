@@ -18,6 +18,7 @@ ends, as each unit's own transaction released it before. One `GroupCommit` per e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -31,56 +32,82 @@ T = TypeVar("T")
 Callback = Callable[[], None]
 
 
+class GroupRolledBack(Exception):
+    """A unit ended the shared transaction (a rollback of the whole of it): the group stores nothing."""
+
+
+class _Group:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.waiting: list[tuple[asyncio.Future[None], list[Callback]]] = []
+
+    def usable(self) -> bool:
+        """Whether the group's transaction is still open: a unit whose ORM flush failed may have rolled
+        it back, and on SQLite a statement outside a transaction would commit by itself."""
+        tx = self.conn.get_transaction()
+        driver = self.conn.connection.driver_connection
+        return tx is not None and tx.is_active and bool(getattr(driver, "in_transaction", True))
+
+
 class GroupCommit:
     def __init__(self, connect: Callable[[], Connection]) -> None:
         self._connect = connect  # a write connection whose `begin` never waits (raises WriterBusy)
-        self._conn: Connection | None = None
-        self._waiting: list[tuple[asyncio.Future[None], list[Callback]]] = []
+        self._open: _Group | None = None
 
     async def run(self, unit: Callable[[Connection], tuple[T, list[Callback]]]) -> T:
         """Run `unit` (which works in a savepoint of `conn` and returns its result and the callbacks
         to run after the commit) in the open group, opening one if none is; return once committed.
 
         Raises WriterBusy, having run nothing, when a new group cannot take the write lock at once."""
-        conn = self._conn if self._conn is not None else self._open()
-        result, callbacks = unit(conn)
+        group = self._open
+        if group is None or not group.usable():
+            group = self._begin()  # a group that is no longer usable fails its units when it commits
+        result, callbacks = unit(group.conn)
         committed = asyncio.get_running_loop().create_future()
-        self._waiting.append((committed, callbacks))
+        group.waiting.append((committed, callbacks))
         await committed
         return result
 
-    def _open(self) -> Connection:
+    def _begin(self) -> _Group:
         conn = self._connect()
         try:
             conn.begin()
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
-        asyncio.get_running_loop().call_soon(self._commit)
-        return conn
+        group = self._open = _Group(conn)
+        asyncio.get_running_loop().call_soon(self._commit, group)
+        return group
 
-    def _commit(self) -> None:
-        conn, waiting = self._conn, self._waiting
-        self._conn, self._waiting = None, []
-        assert conn is not None
+    def _commit(self, group: _Group) -> None:
+        if self._open is group:
+            self._open = None
+        error: Exception | None = None
         try:
-            conn.commit()
+            if not group.usable():
+                raise GroupRolledBack("the group's transaction was rolled back before its commit; nothing was stored")
+            group.conn.commit()
         except Exception as exc:
-            log.exception("group commit of %d registration(s) failed", len(waiting))
-            discard_after_failed_commit(conn)
-            for committed, _ in waiting:
-                if not committed.done():
-                    committed.set_exception(exc)
-            return
-        conn.close()
-        for committed, callbacks in waiting:
+            log.exception("group commit of %d registration(s) failed", len(group.waiting))
+            error = exc
+            with contextlib.suppress(Exception):
+                discard_after_failed_commit(group.conn)
+        else:
             try:
-                for fn in callbacks:
-                    fn()
-            except Exception as exc:
-                if not committed.done():
-                    committed.set_exception(exc)
+                group.conn.close()
+            except Exception:
+                log.exception("closing the connection of a committed group failed")
+        for committed, callbacks in group.waiting:
+            outcome = error
+            if outcome is None:
+                try:
+                    for fn in callbacks:
+                        fn()
+                except Exception as exc:
+                    outcome = exc
+            if committed.done():
                 continue
-            if not committed.done():
+            if outcome is None:
                 committed.set_result(None)
+            else:
+                committed.set_exception(outcome)

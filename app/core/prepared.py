@@ -14,8 +14,10 @@ execute parameters, no Python-side column defaults (an INSERT is given every col
 transaction stays SQLAlchemy's: begin it (a `Session.connection()` does, or a statement through the
 `Connection`) before running a prepared write; a prepared read on a connection outside a transaction
 runs as the driver runs it (SQLite: its own implicit read transaction). Listeners of the engine's
-`before_cursor_execute` event see each statement (with `context=None`), so statement counts and traces
-still cover them.
+`before_cursor_execute` event see each statement (with `context=None`; `after_cursor_execute` is not
+fired), so statement counts still cover them. A driver error is raised as SQLAlchemy raises it (an
+`IntegrityError`, an `OperationalError`, ...; the connection invalidated on a disconnect), so the
+API's error handlers answer it as before.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any]
@@ -86,6 +89,20 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Plan:
     )
 
 
+def _reraise(conn: Connection, exc: BaseException, sql: str, params: Any, cursor: Any) -> NoReturn:
+    """Raise a driver's error as SQLAlchemy's execution would have (its `DBAPIError` subclass), and
+    invalidate the connection when the error says it is gone; anything else as it is."""
+    dialect = conn.dialect
+    if not isinstance(exc, dialect.loaded_dbapi.Error):
+        raise exc
+    gone = bool(dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor))
+    if gone:
+        conn.invalidate(exc)
+    raise DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=gone, dialect=dialect
+    ) from exc
+
+
 def _driver(conn: Connection) -> Any:
     """The DB-API connection under `conn` (sqlite3's or psycopg's)."""
     return conn.connection.driver_connection
@@ -116,9 +133,9 @@ class Prepared:
             conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, parameters, None, False)
         try:
             cursor.execute(plan.sql, parameters)
-        except BaseException:
+        except BaseException as exc:
             cursor.close()
-            raise
+            _reraise(conn, exc, plan.sql, parameters, cursor)
         return plan, cursor
 
     def execute(self, conn: Connection, params: Params | Sequence[Params] = {}) -> None:  # noqa: B006 (read only)
@@ -133,6 +150,8 @@ class Prepared:
             if conn._has_events or conn.engine._has_events:
                 conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, many, None, True)
             cursor.executemany(plan.sql, many)
+        except BaseException as exc:
+            _reraise(conn, exc, plan.sql, many, cursor)
         finally:
             cursor.close()
 

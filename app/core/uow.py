@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, Transaction, text
 from sqlalchemy.orm import Session
@@ -49,6 +49,8 @@ class _Savepoint:
 
     def rollback(self) -> None:
         self.is_active = False
+        if not getattr(self._conn.connection.driver_connection, "in_transaction", True):
+            return  # the whole transaction is gone (its group fails at commit); keep the original error
         self.UNDO.execute(self._conn)
         self.RELEASE.execute(self._conn)
 
@@ -88,9 +90,13 @@ class UnitOfWork:
     @property
     def session(self) -> Session:
         if self._session is None:
-            # joins the connection's transaction: commits and rollbacks stay the unit's (`close` leaves
-            # the transaction alone in this mode)
-            self._session = Session(bind=self._conn, expire_on_commit=False, join_transaction_mode="rollback_only")
+            # joins the connection's transaction: commits stay the unit's, and `close` leaves the
+            # transaction alone. In a savepoint of a shared transaction the session works in a savepoint
+            # of its own, so that its rollback (after a failed flush, say) undoes no other unit's writes.
+            mode: Literal["create_savepoint", "rollback_only"] = (
+                "create_savepoint" if self._savepoint else "rollback_only"
+            )
+            self._session = Session(bind=self._conn, expire_on_commit=False, join_transaction_mode=mode)
         return self._session
 
     @property

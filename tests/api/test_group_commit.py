@@ -82,11 +82,17 @@ def test_a_failing_unit_rolls_back_alone(sqlite_world: World) -> None:
     assert sqlite_world.admin.get("/v1/audit/verify").json()["ok"] is True
 
 
+def _scratch_table(state: AppState) -> str:
+    """A new table of this test's own: id, and parent referring to another row (a foreign key)."""
+    table = unique("t").replace("-", "_")
+    with state.sessions.engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES {table}(id))"))
+    return table
+
+
 def test_a_failed_commit_fails_every_unit_of_the_group_and_stores_nothing(sqlite_stack: AppState) -> None:
     """A real commit failure: a deferred foreign key one unit broke is checked at COMMIT."""
-    table = unique("t").replace("-", "_")
-    with sqlite_stack.sessions.engine.begin() as conn:
-        conn.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES {table}(id))"))
+    table = _scratch_table(sqlite_stack)
     group = GroupCommit(lambda: sqlite_stack.sessions.write_connection(nowait=True))
     after: list[str] = []
 
@@ -110,9 +116,7 @@ def test_a_failed_commit_fails_every_unit_of_the_group_and_stores_nothing(sqlite
 
 
 def test_callbacks_run_after_the_commit_and_answers_wait_for_it(sqlite_stack: AppState) -> None:
-    table = unique("t").replace("-", "_")
-    with sqlite_stack.sessions.engine.begin() as conn:
-        conn.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)"))
+    table = _scratch_table(sqlite_stack)
     group = GroupCommit(lambda: sqlite_stack.sessions.write_connection(nowait=True))
     visible_in_callback: list[int] = []
 
@@ -122,7 +126,7 @@ def test_callbacks_run_after_the_commit_and_answers_wait_for_it(sqlite_stack: Ap
 
     def unit(i: int) -> Any:
         def run(conn: Connection) -> tuple[int, list[Any]]:
-            conn.exec_driver_sql(f"INSERT INTO {table} (id) VALUES ({i})")
+            conn.exec_driver_sql(f"INSERT INTO {table} (id, parent) VALUES ({i}, NULL)")
             return i, [lambda: visible_in_callback.append(count())]
 
         return run
@@ -141,9 +145,7 @@ def test_a_failed_commit_leaves_no_transaction_open_behind(sqlite_stack: AppStat
     not go back to the pool that way (the next writer would find the write lock held)."""
     from app.core.uow import UnitOfWork
 
-    table = unique("t").replace("-", "_")
-    with sqlite_stack.sessions.engine.begin() as conn:
-        conn.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES {table}(id))"))
+    table = _scratch_table(sqlite_stack)
     for _ in range(3):  # enough to reuse a pooled connection
         with sqlite_stack.sessions.write_connection() as conn:
             uow = UnitOfWork.on_connection(conn, request_id="t", audit_sink=sqlite_stack.audit)
@@ -159,3 +161,94 @@ def test_a_failed_commit_leaves_no_transaction_open_behind(sqlite_stack: AppStat
         uow.commit()
     with sqlite_stack.sessions.engine.connect() as conn:
         assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1
+
+
+def test_a_failed_orm_flush_in_a_group_rolls_back_only_its_unit(sqlite_stack: AppState) -> None:
+    """A unit's ORM session works in a savepoint of its own inside the group's transaction: a flush that
+    fails (a foreign key here) must not roll back the other units of the group."""
+    from app.core.uow import UnitOfWork
+    from app.records.models import RecordEdge
+
+    table = _scratch_table(sqlite_stack)
+    group = GroupCommit(lambda: sqlite_stack.sessions.write_connection(nowait=True))
+
+    def unit(i: int, *, broken: bool) -> Any:
+        def run(conn: Connection) -> tuple[int, list[Any]]:
+            uow = UnitOfWork.on_connection(conn, request_id=f"r{i}", audit_sink=sqlite_stack.audit, savepoint=True)
+            try:
+                conn.exec_driver_sql(f"INSERT INTO {table} (id, parent) VALUES ({i}, NULL)")
+                uow.audit(actor="t", action="test.unit", target=f"{table}:{i}", project=None, payload={"i": i})
+                if broken:
+                    uow.session.add(RecordEdge(child_id=unique("no"), parent_id=unique("such"), role="x"))
+                    try:
+                        uow.session.flush()
+                    finally:
+                        uow.session.rollback()  # what a caller may do after a failed flush
+                uow.commit()
+                return i, uow.after_outer_commit
+            except BaseException:
+                uow.rollback()
+                raise
+            finally:
+                uow.close()
+
+        return run
+
+    async def go() -> list[Any]:
+        units = [unit(1, broken=False), unit(2, broken=True), unit(3, broken=False)]
+        return await asyncio.gather(*(group.run(u) for u in units), return_exceptions=True)
+
+    results = asyncio.run(go())
+    assert results[0] == 1 and results[2] == 3, results
+    assert isinstance(results[1], Exception) and "FOREIGN KEY" in str(results[1]), results
+    with sqlite_stack.sessions.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text(f"SELECT id FROM {table} ORDER BY id"))] == [1, 3]
+        targets = {r[0] for r in conn.execute(text("SELECT target FROM audit_event WHERE action = 'test.unit'"))}
+    assert {f"{table}:1", f"{table}:3"} <= targets and f"{table}:2" not in targets
+
+
+def test_a_unit_that_ends_the_shared_transaction_fails_its_group_and_no_write_escapes(sqlite_stack: AppState) -> None:
+    """If a unit rolls the whole transaction back, the units before it in the group must not answer
+    as stored, and the units after it must not write outside a transaction: they start a new group."""
+    table = _scratch_table(sqlite_stack)
+    group = GroupCommit(lambda: sqlite_stack.sessions.write_connection(nowait=True))
+
+    def insert(i: int) -> Any:
+        def run(conn: Connection) -> tuple[int, list[Any]]:
+            conn.exec_driver_sql(f"INSERT INTO {table} (id, parent) VALUES ({i}, NULL)")
+            return i, []
+
+        return run
+
+    def ends_it(conn: Connection) -> tuple[int, list[Any]]:
+        conn.rollback()
+        return 0, []
+
+    async def go() -> list[Any]:
+        units = [insert(1), ends_it, insert(3)]
+        return await asyncio.gather(*(group.run(u) for u in units), return_exceptions=True)
+
+    results = asyncio.run(go())
+    assert isinstance(results[0], Exception) and "rolled back" in str(results[0]), results
+    assert isinstance(results[1], Exception), results
+    assert results[2] == 3, results
+    with sqlite_stack.sessions.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text(f"SELECT id FROM {table} ORDER BY id"))] == [3]
+
+
+def test_a_write_that_would_wait_for_the_loops_own_lock_fails_at_once(sqlite_stack: AppState) -> None:
+    """While a group is open the loop's thread holds the write lock; a write that begins on that thread
+    and waits for the lock would wait for itself (a minute, the loop frozen): it fails at once."""
+    from app.core.db import WriterBusy
+
+    group = GroupCommit(lambda: sqlite_stack.sessions.write_connection(nowait=True))
+
+    def nested_write(conn: Connection) -> tuple[str, list[Any]]:
+        with sqlite_stack.sessions.write() as session, pytest.raises(WriterBusy, match="wait for itself"):
+            session.connection()
+        return "refused", []
+
+    async def go() -> str:
+        return await group.run(nested_write)
+
+    assert asyncio.run(go()) == "refused"

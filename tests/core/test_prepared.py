@@ -149,3 +149,31 @@ def test_statements_it_cannot_run_are_refused(stack: AppState) -> None:
     computed = Prepared(select(Record.id).where(Record.name == bindparam("name", callable_=lambda: "x")))
     with pytest.raises(ValueError, match="callable"):
         computed.plan(stack.sessions.engine.dialect)
+
+
+def test_driver_errors_are_raised_as_sqlalchemys(world: World, stack: AppState) -> None:
+    """The API answers a concurrent conflicting write with 409 and a database outage with 503 by
+    SQLAlchemy's exception classes; a prepared statement raises those too."""
+    from sqlalchemy.exc import IntegrityError
+
+    _, project_id, record = _registered(world)
+    series = repository.series(project_id, "policy", "default")
+    row = {
+        **series,
+        "id": record["id"],  # taken
+        "version": "99",
+        "version_key": "99",
+        "digest": "sha256:" + "c" * 64,
+        "content_digest": "sha256:" + "d" * 64,
+        "created_at": datetime.now(UTC),
+        "created_by": "t",
+        "parents": [],
+        "spec": {},
+        "blobs": [],
+        "derived": {},
+    }
+    for params in (row, [row]):  # one row, and executemany
+        with stack.sessions.write() as session:
+            with pytest.raises(IntegrityError):
+                repository.ADD_RECORD.execute(session.connection(), params)
+            session.rollback()
