@@ -74,6 +74,6 @@ class AppState:
             group = self._group_commits[loop] = GroupCommit(lambda: self.sessions.write_connection(nowait=True))
         return group
 
-    def unit_of_work(self, *, request_id: str, write: bool = True, nowait: bool = False) -> UnitOfWork:
-        session = self.sessions.write(nowait=nowait) if write else self.sessions.read()
+    def unit_of_work(self, *, request_id: str, write: bool = True) -> UnitOfWork:
+        session = self.sessions.write() if write else self.sessions.read()
         return UnitOfWork(session, request_id=request_id, audit_sink=self.audit)

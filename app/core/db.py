@@ -87,6 +87,12 @@ def _begin_immediate_nowait(dbapi_conn: Any) -> None:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+def driver_in_transaction(conn: Connection) -> bool:
+    """Whether the driver's connection under `conn` is inside a transaction (sqlite3 says; other
+    drivers are taken to be)."""
+    return bool(getattr(conn.connection.driver_connection, "in_transaction", True))
+
+
 def discard_after_failed_commit(conn: Connection) -> None:
     """Close `conn` for good after its COMMIT failed. SQLite keeps the transaction open when COMMIT fails
     (a deferred foreign key, say), and SQLAlchemy then returns the connection to the pool without a
@@ -178,22 +184,20 @@ class SessionFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        self._write = sessionmaker(bind=engine.execution_options(rlhf_write=True), expire_on_commit=False)
-        nowait = engine.execution_options(rlhf_write=True, rlhf_nowait=True)
-        self._write_nowait = sessionmaker(bind=nowait, expire_on_commit=False)
-        self._write_engines = {False: engine.execution_options(rlhf_write=True), True: nowait}
+        write = engine.execution_options(rlhf_write=True)
+        self._write = sessionmaker(bind=write, expire_on_commit=False)
+        self._write_engines = {False: write, True: engine.execution_options(rlhf_write=True, rlhf_nowait=True)}
         # SQLite: each statement its own implicit read transaction, no BEGIN and ROLLBACK around them
         self.autocommit_reads = engine.execution_options(rlhf_autocommit=True)
 
     def read(self) -> Session:
         return self._read()
 
-    def write(self, *, nowait: bool = False) -> Session:
-        """A write session; with `nowait` (SQLite), its first statement raises `WriterBusy` instead of
-        waiting when the write lock is taken."""
-        return self._write_nowait() if nowait else self._write()
+    def write(self) -> Session:
+        return self._write()
 
     def write_connection(self, *, nowait: bool = False) -> Connection:
         """A connection whose transaction, once begun, is a write (as `write`'s); before that it reads
-        like an `autocommit_reads` connection on SQLite."""
+        like an `autocommit_reads` connection on SQLite. With `nowait` (SQLite), its `begin` raises
+        `WriterBusy` instead of waiting when the write lock is taken."""
         return self._write_engines[nowait].connect()

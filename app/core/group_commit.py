@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from app.core.db import discard_after_failed_commit
+from app.core.db import discard_after_failed_commit, driver_in_transaction
 
 log = logging.getLogger("rlhf_registry.db")
 T = TypeVar("T")
@@ -45,8 +45,7 @@ class _Group:
         """Whether the group's transaction is still open: a unit whose ORM flush failed may have rolled
         it back, and on SQLite a statement outside a transaction would commit by itself."""
         tx = self.conn.get_transaction()
-        driver = self.conn.connection.driver_connection
-        return tx is not None and tx.is_active and bool(getattr(driver, "in_transaction", True))
+        return tx is not None and tx.is_active and driver_in_transaction(self.conn)
 
 
 class GroupCommit:

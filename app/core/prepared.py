@@ -42,9 +42,8 @@ class _Plan:
 
     sql: str
     positional: bool
-    names: tuple[str, ...]  # bind names, in the SQL's order when positional
     constants: dict[str, Any]  # values of the binds the statement carries itself (a LIMIT 1, an id = 1)
-    binds: tuple[tuple[str, Processor | None], ...]
+    binds: tuple[tuple[str, Processor | None], ...]  # bind names, in the SQL's order when positional
     results: tuple[Processor | None, ...] | None  # None: no column needs converting
 
     def parameters(self, params: Params) -> Sequence[Any] | dict[str, Any]:
@@ -82,7 +81,6 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Plan:
     return _Plan(
         sql=compiled.string,
         positional=bool(compiled.positional),
-        names=names,
         constants=constants,
         binds=tuple((name, processors.get(name)) for name in names),
         results=results if any(proc is not None for proc in results) else None,

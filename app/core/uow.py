@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Connection, Transaction, text
 from sqlalchemy.orm import Session
 
-from app.core.db import discard_after_failed_commit
+from app.core.db import discard_after_failed_commit, driver_in_transaction
 from app.core.prepared import Prepared
 
 
@@ -49,7 +49,7 @@ class _Savepoint:
 
     def rollback(self) -> None:
         self.is_active = False
-        if not getattr(self._conn.connection.driver_connection, "in_transaction", True):
+        if not driver_in_transaction(self._conn):
             return  # the whole transaction is gone (its group fails at commit); keep the original error
         self.UNDO.execute(self._conn)
         self.RELEASE.execute(self._conn)
