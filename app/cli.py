@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from app import cli_data, cli_lineage, cli_models, cli_packages, cli_runs
+from app import cli_blobs, cli_data, cli_lineage, cli_models, cli_packages, cli_runs, cli_tokens
 from app.audit.checkpoint import CheckpointError, verify_checkpoint
 from app.audit.client_verify import VerifyFailed, check_extends, check_root, replay_log
 from app.client import ApiError, RegistryClient
@@ -35,6 +35,7 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(projects_app, name="projects")
 app.add_typer(blobs_app, name="blobs")
+blobs_app.command("gc")(cli_blobs.gc)
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cli_data.prompts_app, name="prompts")
@@ -48,6 +49,7 @@ app.command("revoke")(cli_lineage.revoke)
 app.add_typer(cli_lineage.deployments_app, name="deployments")
 app.command("verify")(cli_packages.verify)
 app.add_typer(cli_packages.package_app, name="package")
+app.add_typer(cli_tokens.tokens_app, name="tokens")
 
 out = Console()
 err = Console(stderr=True)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 CHUNK = 1024 * 1024
+# answers of a proxy or a server that did not reach the registry's transaction: safe to repeat with the key
+RETRIED_STATUSES = frozenset({502, 503, 504})
 
 
 class ApiError(Exception):
@@ -64,6 +69,30 @@ class RegistryClient:
 
     def me(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/me")
+        return result
+
+    def create_token(
+        self, *, label: str = "", expires_in_days: int | None = None, principal: str | None = None
+    ) -> dict[str, Any]:
+        """A new token (its secret under `token`, shown this once); for another principal: global admin."""
+        body: dict[str, Any] = {"label": label}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        if principal is not None:
+            body["principal"] = principal
+        result: dict[str, Any] = self._call("POST", "/v1/tokens", json=body)
+        return result
+
+    def list_tokens(self, *, everyone: bool = False, principal: str | None = None) -> list[dict[str, Any]]:
+        """The caller's tokens, or (a global admin) everyone's or one principal's; never their secrets."""
+        params: dict[str, Any] = {"all": "true"} if everyone else {}
+        if principal is not None:
+            params["principal"] = principal
+        items: list[dict[str, Any]] = self._call("GET", "/v1/tokens", params=params)["items"]
+        return items
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/tokens/{quote(token_id, safe='')}/revoke")
         return result
 
     def create_project(self, name: str, description: str = "") -> dict[str, Any]:
@@ -161,9 +190,23 @@ class RegistryClient:
     def events(self, record_id: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v1/records/{record_id}/events")["items"])
 
-    def start_run(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/v1/projects/{project}/runs", json=body)
-        return result
+    def start_run(self, project: str, body: dict[str, Any], *, attempts: int = 4) -> dict[str, Any]:
+        """Submit a run, retrying lost connections and 502-504 answers under one `Idempotency-Key`, so
+        that a retry returns the run the first attempt created instead of starting a second one."""
+        headers = {"Idempotency-Key": f"cli-{uuid.uuid4()}"}
+        path = f"/v1/projects/{project}/runs"
+        for attempt in range(1, attempts + 1):
+            try:
+                result: dict[str, Any] = self._call("POST", path, json=body, headers=headers)
+                return result
+            except httpx.TransportError:
+                if attempt == attempts:
+                    raise
+            except ApiError as exc:
+                if exc.status not in RETRIED_STATUSES or attempt == attempts:
+                    raise
+            time.sleep(2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def run(self, project: str, run_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/v1/projects/{project}/runs/{run_id}")

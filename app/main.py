@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -16,9 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from app.access import service as access_service
 from app.access.routes import router as access_router
 from app.api import errors
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, WriteRateLimitMiddleware
+from app.api.openapi import RegistryAPI
 from app.audit.routes import router as audit_router
 from app.blobs.routes import router as blobs_router
+from app.blobs.sweep import BlobSweeper
 from app.core.errors import Forbidden, Unavailable
 from app.core.logging import configure_logging
 from app.core.migrate import require_head
@@ -26,6 +28,8 @@ from app.core.settings import Settings, get_settings
 from app.decisions.routes import router as decisions_router
 from app.packages.routes import router as packages_router
 from app.records.routes import router as records_router
+from app.runs.outbox import Outbox
+from app.runs.queue import broker_reachable
 from app.runs.reaper import Reaper
 from app.runs.routes import router as runs_router
 from app.state import AppState
@@ -46,10 +50,17 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         reaper = Reaper(state)
         reaper.start()
+        outbox = Outbox(state)
+        outbox.start()
+        sweeper = BlobSweeper(state)
+        if settings.blob_gc_interval_seconds > 0:
+            sweeper.start()
         yield
         reaper.stop()
+        outbox.stop()
+        sweeper.stop()
 
-    app = FastAPI(
+    app = RegistryAPI(
         title="rlhf-registry",
         version="0.1.0",
         description="Governance and artifact registry for RLHF workflows.",
@@ -58,6 +69,8 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.state.registry = state
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
+    if settings.write_rate_limit > 0:
+        app.add_middleware(WriteRateLimitMiddleware, per_minute=settings.write_rate_limit)
     app.add_middleware(RequestContextMiddleware)
     routers = (access_router, records_router, decisions_router, runs_router, uploads_router, blobs_router, audit_router)
     app.include_router(packages_router)
@@ -89,21 +102,35 @@ def _add_operational_routes(app: FastAPI) -> None:
             checks["blobs"] = "ok"
         except Exception as exc:
             checks["blobs"] = f"error: {exc.__class__.__name__}"
-        if all(value == "ok" for value in checks.values()):
+        ready = all(value == "ok" for value in checks.values())
+        # reported, not required: a run is accepted and stays queued while the broker is down (the outbox
+        # sends it later), and taking every replica out of service would refuse reads and registrations too
+        checks["broker"] = "ok" if broker_reachable(state.settings) else "unreachable"
+        if ready:
             return JSONResponse({"status": "ready", "checks": checks})
         problem = Unavailable("not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items())).to_problem()
         return JSONResponse({**problem, "checks": checks}, status_code=503, media_type=errors.PROBLEM)
 
-    @app.get("/metrics", tags=["ops"])
+    # the exposition format, not JSON; 401 and 403 where the settings require a token
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={401: {}, 403: {}},
+    )
     async def metrics(request: Request) -> Response:
         state: AppState = request.app.state.registry
-        if state.settings.metrics_require_admin:
-            await run_in_threadpool(_require_global_admin, state, request.headers.get("authorization"))
+        settings = state.settings
+        # open in development; in production only where RLHF_REGISTRY_METRICS_PUBLIC says so
+        needs_token = settings.environment == "production" and not settings.metrics_public
+        if needs_token or settings.metrics_require_admin:
+            authorization = request.headers.get("authorization")
+            await run_in_threadpool(_require_token, state, authorization, admin=settings.metrics_require_admin)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _require_global_admin(state: AppState, authorization: str | None) -> None:
+def _require_token(state: AppState, authorization: str | None, *, admin: bool) -> None:
     with state.sessions.read() as session:
         principal = access_service.authenticate(session, authorization)
-        if not principal.is_global_admin:
+        if admin and not principal.is_global_admin:
             raise Forbidden("/metrics needs a global admin token on this server")

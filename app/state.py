@@ -16,8 +16,8 @@ from app.core.group_commit import GroupCommit
 from app.core.settings import Settings
 from app.core.signing import SigningKey, load_signing_key
 from app.core.uow import UnitOfWork
+from app.runs.dispatch import Dispatcher
 from app.runs.queue import CeleryDispatcher
-from app.runs.service import Dispatcher
 
 
 @dataclass

@@ -55,8 +55,14 @@ def pg_database() -> Iterator[str]:
 
 
 def make_settings(stack: str, tmp: Path, request: pytest.FixtureRequest) -> Settings:
-    # the lease reaper would add its queries to query-counting tests; the runs tests call it directly
-    values: dict[str, Any] = {"data_dir": tmp, "log_level": "WARNING", "reaper_interval_seconds": 3600.0}
+    # the lease reaper and the run outbox would add their queries to query-counting tests; the runs tests
+    # call them directly
+    values: dict[str, Any] = {
+        "data_dir": tmp,
+        "log_level": "WARNING",
+        "reaper_interval_seconds": 3600.0,
+        "dispatch_interval_seconds": 3600.0,
+    }
     if stack == "postgres-s3":
         values["database_url"] = request.getfixturevalue("pg_database")
         s3: SeaweedServer = request.getfixturevalue("seaweed_s3")

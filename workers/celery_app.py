@@ -10,6 +10,7 @@ from celery.signals import worker_ready
 
 from app.core.settings import get_settings
 from app.runs import leases
+from app.runs.outbox import Outbox
 from app.runs.queue import TASK_EXECUTE_RUN, make_celery
 from app.runs.reaper import Reaper
 from app.state import AppState
@@ -34,8 +35,10 @@ def worker_id() -> str:
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
-def _start_reaper(**_: object) -> None:
+def _start_reaper_and_outbox(**_: object) -> None:
+    # workers send queued runs again too, so runs are not stranded while no API process runs
     Reaper(state()).start()
+    Outbox(state()).start()
 
 
 @celery.task(name=TASK_EXECUTE_RUN)  # type: ignore[untyped-decorator]

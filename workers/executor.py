@@ -1,6 +1,9 @@
 """Execute one run on this worker: claim it under a lease, download its inputs by digest (verified),
 train with TRL, register what it produced with lineage, and record the outcome. Checkpoints are
-registered only once their folder is complete and uploaded, each in one transaction."""
+registered only once their folder is complete and uploaded, each in one transaction.
+
+A failed run's error is `{code, detail}`: which step failed and why, in words. Its traceback goes to the
+worker's log only: the error is shown by the API and the web pages, which never show a stack trace."""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ import hashlib
 import json
 import logging
 import threading
-import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -25,6 +29,9 @@ from app.runs.service import add_event, finish, project_name_of
 from app.state import AppState
 from workers import outputs
 
+if TYPE_CHECKING:
+    from workers.trainers.spec import TrainResult
+
 log = logging.getLogger("rlhf_registry.worker")
 
 
@@ -32,6 +39,36 @@ class InputCorrupted(AppError):
     status = 409
     code = "digest_mismatch"
     title = "Input does not match its digest"
+
+
+class StepFailed(Exception):
+    """A run's step failed; carries the step, in words, and the error that ended it."""
+
+    def __init__(self, step: str, cause: Exception) -> None:
+        super().__init__(f"{step} failed: {cause}")
+        self.step = step
+        self.cause = cause
+
+
+@contextmanager
+def during(what: str) -> Iterator[None]:
+    """Name the step a failure inside belongs to (the innermost `during` names it)."""
+    try:
+        yield
+    except StepFailed:
+        raise
+    except Exception as exc:
+        raise StepFailed(what, exc) from exc
+
+
+def failure(exc: Exception) -> dict[str, str]:
+    """The run's error: a code and what failed, in words, without a traceback."""
+    what, cause = (exc.step, exc.cause) if isinstance(exc, StepFailed) else ("the run", exc)
+    code = cause.code if isinstance(cause, AppError) else "training_failed"
+    reason = cause.detail if isinstance(cause, AppError) else f"{type(cause).__name__}: {cause}"
+    # some libraries quote a subprocess's traceback in their message: keep the words before it
+    reason = reason.split("Traceback (most recent call last)")[0].strip() or type(cause).__name__
+    return {"code": code, "detail": f"{what} failed: {reason}"[:2000]}
 
 
 class Heartbeat(threading.Thread):
@@ -127,16 +164,8 @@ def execute(state: AppState, run_id: str, worker: str) -> None:
             status = _train_and_register(state, run, Path(tmp), heartbeat)
         _end(state, run_id, worker, status, None)
     except Exception as exc:
-        log.exception("run %s failed", run_id)
-        code = exc.code if isinstance(exc, AppError) else "training_failed"
-        detail = exc.detail if isinstance(exc, AppError) else f"{exc.__class__.__name__}: {exc}"
-        _end(
-            state,
-            run_id,
-            worker,
-            "failed",
-            {"code": code, "detail": detail[:2000], "trace": traceback.format_exc()[-4000:]},
-        )
+        log.exception("run %s failed", run_id)  # the traceback stays in the worker's log
+        _end(state, run_id, worker, "failed", failure(exc))
     finally:
         heartbeat.stopped.set()
 
@@ -166,43 +195,56 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
     from workers.trainers.dispatch import run as train  # the training stack loads only where runs execute
     from workers.trainers.spec import TrainJob
 
-    inputs = _inputs(state, run)
-    dataset = inputs.get("dataset")
-    dataset_path = None
-    if dataset is not None:
-        dataset_path = tmp / "dataset.parquet"
-        download(state, dataset.derived["files"][0]["digest"], dataset_path)
-    base = inputs.get("base_model")
-    reward = inputs.get("reward_checkpoint")
-    outputs_path = None
-    if run.kind == "score":
-        outputs_path = tmp / "outputs.jsonl"
-        download(state, run.inputs["outputs_blob"], outputs_path)
+    with during("downloading the run's inputs"):
+        inputs = _inputs(state, run)
+        dataset = inputs.get("dataset")
+        dataset_path = None
+        if dataset is not None:
+            dataset_path = tmp / "dataset.parquet"
+            download(state, dataset.derived["files"][0]["digest"], dataset_path)
+        base = inputs.get("base_model")
+        reward = inputs.get("reward_checkpoint")
+        outputs_path = None
+        if run.kind == "score":
+            outputs_path = tmp / "outputs.jsonl"
+            download(state, run.inputs["outputs_blob"], outputs_path)
+        base_dir = _folder(state, base, tmp / "base") if base is not None else None
+        reward_dir = _folder(state, reward, tmp / "reward") if reward is not None else None
+        adversarial = _adversarial_prompts(state, dataset) if dataset is not None else []
 
-    def on_metrics(step: int, metrics: dict[str, Any]) -> None:
-        _event(state, run.id, "metrics", {"step": step, **metrics})
+    def on_metrics(at: int, metrics: dict[str, Any]) -> None:
+        _event(state, run.id, "metrics", {"step": at, **metrics})
 
-    def on_checkpoint(step: int, folder: Path, metrics: dict[str, Any]) -> None:
-        _register_policy(state, run, inputs, folder, step, metrics, key=f"step-{step}")
+    def on_checkpoint(at: int, folder: Path, metrics: dict[str, Any]) -> None:
+        with during(f"registering the checkpoint of step {at}"):
+            _register_policy(state, run, inputs, folder, at, metrics, key=f"step-{at}")
 
     job = TrainJob(
         kind=run.kind,
         params=run.params,
         output_dir=tmp / "output",
         dataset_path=dataset_path,
-        base_model_dir=_folder(state, base, tmp / "base") if base is not None else None,
-        reward_model_dir=_folder(state, reward, tmp / "reward") if reward is not None else None,
-        adversarial_prompts=_adversarial_prompts(state, dataset) if dataset is not None else [],
+        base_model_dir=base_dir,
+        reward_model_dir=reward_dir,
+        adversarial_prompts=adversarial,
         outputs_path=outputs_path,
         on_metrics=on_metrics,
         on_checkpoint=on_checkpoint,
         should_stop=heartbeat.should_stop,
     )
-    result = train(job)
+    with during(f"training ({run.kind})"):
+        result = train(job)
     if heartbeat.lost:
         return "failed"
     if result.stopped:
         return "cancelled"  # checkpoints emitted before the stop stay registered; no final output
+    with during("registering the run's outputs"):
+        _register_outputs(state, run, inputs, result)
+    return "cancelled" if heartbeat.cancel_requested else "succeeded"
+
+
+def _register_outputs(state: AppState, run: Run, inputs: dict[str, Record], result: TrainResult) -> None:
+    dataset, base, reward = inputs.get("dataset"), inputs.get("base_model"), inputs.get("reward_checkpoint")
     provenance = {"config": result.config, "library_versions": result.library_versions, "run_id": run.id}
     if run.kind == "reward_model":
         assert dataset is not None and base is not None and result.output_dir is not None
@@ -238,7 +280,6 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
         step = int(result.metrics.get("step", 0))
         figures = {**result.metrics, "provenance": provenance}
         _register_policy(state, run, inputs, result.output_dir, step, figures, key=f"step-{step}")
-    return "cancelled" if heartbeat.cancel_requested else "succeeded"
 
 
 def effective_kl(run: Run, folder: Path) -> float | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
@@ -9,10 +10,19 @@ from app.core.prepared import Prepared
 
 # Statements run on every request are built once, with bind parameters: building a select costs more
 # than executing it on SQLite.
-PRINCIPAL_BY_TOKEN_HASH: Select[str, str, bool] = (
-    select(Principal.id, Principal.name, Principal.is_global_admin)
+# Revoked and expired tokens are found too, so that the answer can say which (the hash is unique: one
+# index seek either way).
+PRINCIPAL_BY_TOKEN_HASH: Select[str, str, bool, str, datetime | None, datetime | None] = (
+    select(
+        Principal.id,
+        Principal.name,
+        Principal.is_global_admin,
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+    )
     .join(ApiToken, ApiToken.principal_id == Principal.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+    .where(ApiToken.token_hash == bindparam("token_hash"))
 )
 
 
@@ -62,3 +72,17 @@ def members_of(project_id: str) -> Select[str, str]:
         .where(Membership.project_id == project_id)
         .order_by(Principal.name)
     )
+
+
+def tokens(*, principal_id: str | None = None, token_id: str | None = None) -> Select[ApiToken, str]:
+    """Tokens with their principal's name, oldest first; all of them unless filtered."""
+    stmt = select(ApiToken, Principal.name).join(Principal, Principal.id == ApiToken.principal_id)
+    if principal_id is not None:
+        stmt = stmt.where(ApiToken.principal_id == principal_id)
+    if token_id is not None:
+        stmt = stmt.where(ApiToken.id == token_id)
+    return stmt.order_by(ApiToken.created_at, ApiToken.id)
+
+
+def principal_by_name(name: str) -> Select[Principal]:
+    return select(Principal).where(Principal.name == name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Connection, select
@@ -12,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from app.access import repository
 from app.access.models import ApiToken, Membership, Principal, Project
+from app.core import names
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed, VersionConflict
 from app.core.security import ROLES, hash_token, new_token, role_satisfies
 from app.core.uow import UnitOfWork
 
-PROJECT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 PRINCIPAL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
 
 
@@ -42,6 +43,7 @@ class Actor:
     id: str
     name: str
     is_global_admin: bool
+    token_id: str | None = None  # the token the request authenticated with: audit events and logs name it
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,21 @@ class ProjectAccess:
     role: str  # "admin" for a global admin
 
 
-def authenticate(session: Session | Connection, authorization: str | None) -> Actor:
+def authenticate(session: Session | Connection, authorization: str | None, *, now: datetime | None = None) -> Actor:
+    """The principal of a bearer token. A token that is unknown, revoked or expired (at `now`, the
+    current time unless given) is 401, and the detail says which of the three, nothing more."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("send an Authorization: Bearer <token> header")
     token = authorization[7:].strip()
     conn = session.connection() if isinstance(session, Session) else session
     row = repository.PRINCIPAL_BY_TOKEN.first(conn, {"token_hash": hash_token(token)})
     if row is None:
-        raise Unauthenticated("the bearer token is unknown or revoked")
-    return Actor(id=row[0], name=row[1], is_global_admin=bool(row[2]))
+        raise Unauthenticated("the bearer token is unknown")
+    if row[4] is not None:
+        raise Unauthenticated("the bearer token has been revoked")
+    if row[5] is not None and row[5] <= (now or utcnow()):
+        raise Unauthenticated("the bearer token has expired")
+    return Actor(id=row[0], name=row[1], is_global_admin=bool(row[2]), token_id=row[3])
 
 
 def project_access(session: Session, principal: Identity, name: str, allowed: frozenset[str]) -> ProjectAccess:
@@ -109,7 +117,7 @@ def holds_any_role(session: Session, principal: Identity, allowed: frozenset[str
 
 
 def get_or_create_principal(uow: UnitOfWork, name: str, *, actor: str, global_admin: bool = False) -> Principal:
-    if not PRINCIPAL_NAME_RE.match(name):
+    if not PRINCIPAL_NAME_RE.fullmatch(name):
         raise ValidationFailed(f"principal name {name!r} must match {PRINCIPAL_NAME_RE.pattern}")
     principal = uow.session.execute(select(Principal).where(Principal.name == name)).scalar()
     if principal is None:
@@ -135,28 +143,53 @@ def get_or_create_principal(uow: UnitOfWork, name: str, *, actor: str, global_ad
     return principal
 
 
-def create_token(uow: UnitOfWork, principal: Identity, *, actor: str, label: str = "") -> str:
-    token = new_token()
-    uow.session.add(ApiToken(principal_id=principal.id, token_hash=hash_token(token), label=label))
+def create_token(
+    uow: UnitOfWork, principal: Identity, *, actor: str, label: str = "", expires_at: datetime | None = None
+) -> str:
+    """A new token for `principal`; the secret is returned, only its hash is stored."""
+    return issue_token(uow, principal, actor=actor, label=label, expires_at=expires_at)[1]
+
+
+def issue_token(
+    uow: UnitOfWork,
+    principal: Identity,
+    *,
+    actor: str,
+    label: str,
+    expires_at: datetime | None,
+    now: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """The stored token and its secret. The audit event names the token by id (never by secret)."""
+    secret = new_token()
+    row = ApiToken(
+        principal_id=principal.id,
+        token_hash=hash_token(secret),
+        label=label,
+        expires_at=expires_at,
+        created_at=now or utcnow(),
+    )
+    uow.session.add(row)
+    uow.session.flush()
     uow.audit(
         actor=actor,
         action="token.created",
-        target=f"principal:{principal.name}",
+        target=f"token:{row.id}",
         project=None,
-        payload={"principal": principal.name, "label": label},
+        payload={
+            "token_id": row.id,
+            "principal": principal.name,
+            "label": label,
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+        },
     )
-    return token
+    return row, secret
 
 
 def create_project(uow: UnitOfWork, principal: Identity, name: str, description: str) -> tuple[Project, bool]:
     """Create a project; posting the same name and description again returns it (idempotent)."""
     if not principal.is_global_admin:
         raise Forbidden("only a global admin creates projects")
-    if not PROJECT_NAME_RE.match(name):
-        raise ValidationFailed(
-            f"project name {name!r} must be a slug matching {PROJECT_NAME_RE.pattern}",
-            errors=[{"loc": ["body", "name"], "msg": "not a slug"}],
-        )
+    names.check_project_name(name, loc=["body", "name"])
     existing = uow.session.execute(select(Project).where(Project.name == name)).scalar()
     if existing is not None:
         if existing.description == description:

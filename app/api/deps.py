@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import email.message
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Header, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +17,8 @@ from app.access import service as access_service
 from app.access.service import Actor
 from app.core.db import WriterBusy
 from app.core.errors import ValidationFailed
+from app.core.json_limits import loads_body
+from app.core.logging import token_id_var
 from app.core.uow import UnitOfWork
 from app.state import AppState
 
@@ -32,7 +34,31 @@ async def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def get_uow(request: Request, state: StateDep) -> AsyncIterator[UnitOfWork]:
+async def check_json_body(request: Request) -> None:
+    """Hold a route's JSON body to the registry's JSON (`app.core.json_limits`) before anything reads it.
+
+    FastAPI has parsed the body already, with Python's `json`, which reads `NaN`, integers beyond 2**53
+    and lone surrogates; its parse is not replaceable, so the body is parsed again here, for routes
+    that take a body at all (a raw upload streams its own) and under the content types FastAPI reads
+    as JSON. A dependency of the unit of work, so no route stores anything from an unchecked body."""
+    if request.method in READ_METHODS:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return
+    if not _is_json(request.headers.get("content-type")):
+        return
+    raw = await request.body()
+    if len(raw) > ON_LOOP_BODY_MAX:
+        await run_in_threadpool(loads_body, raw)
+    elif raw:
+        loads_body(raw)
+
+
+JSONBodyChecked = Annotated[None, Depends(check_json_body)]
+
+
+async def get_uow(request: Request, state: StateDep, json_body: JSONBodyChecked) -> AsyncIterator[UnitOfWork]:
     """One request, one transaction: committed when the handler returns, before the response is sent.
 
     The dependency itself runs on the event loop (thread hops cost more than the work of a read). A
@@ -67,12 +93,24 @@ async def get_principal(
     """Authenticate on the event loop. A write request authenticates on a short read session of its own,
     so that its write transaction (which may queue for a lock) begins in the thread pool, not here."""
     if request.method in READ_METHODS:
-        return access_service.authenticate(uow.session, authorization)
-    with state.sessions.read() as session:
-        return access_service.authenticate(session, authorization)
+        actor = access_service.authenticate(uow.session, authorization)
+    else:
+        with state.sessions.read() as session:
+            actor = access_service.authenticate(session, authorization)
+    uow.token_id = actor.token_id
+    note_token(request, actor)
+    return actor
 
 
 PrincipalDep = Annotated[Actor, Depends(get_principal)]
+
+
+def note_token(request: Request, actor: Actor) -> None:
+    """Name the request's token, by id (never its secret), on `request.state.token_id` and in the
+    request's log lines, its access log line included. Called on the event loop: a context variable set
+    in a worker thread would not reach the access log."""
+    request.state.token_id = actor.token_id
+    token_id_var.set(actor.token_id)
 
 
 AuthorizationHeader = Annotated[str | None, Header()]
@@ -89,7 +127,9 @@ def reading(request: Request, authorization: str | None) -> Iterator[tuple[Conne
     (bench/api.py). The route declares `authorization: AuthorizationHeader` so the header is documented."""
     state: AppState = request.app.state.registry
     with state.sessions.autocommit_reads.connect() as conn:
-        yield conn, access_service.authenticate(conn, authorization)
+        actor = access_service.authenticate(conn, authorization)
+        note_token(request, actor)
+        yield conn, actor
 
 
 # A body up to this size parses and digests in well under a millisecond (a criteria document with its
@@ -127,10 +167,14 @@ async def writing(
     raw = await request.body()
     content_type = request.headers.get("content-type")
 
+    authenticated: list[Actor] = []
+
     def unit_on(conn: Connection, *, savepoint: bool) -> tuple[T, list[Callable[[], None]]]:
         actor = access_service.authenticate(conn, authorization)
+        authenticated.append(actor)
         body = json_object_body(raw, content_type)
         uow = UnitOfWork.on_connection(conn, request_id=request_id, audit_sink=state.audit, savepoint=savepoint)
+        uow.token_id = actor.token_id
         try:
             result = work(uow, actor, body)
             uow.commit()
@@ -145,28 +189,26 @@ async def writing(
         with state.sessions.write_connection() as conn:
             return unit_on(conn, savepoint=False)[0]
 
-    if quick and state.settings.is_sqlite and len(raw) <= ON_LOOP_BODY_MAX:
-        try:
-            return await state.group_commit.run(lambda conn: unit_on(conn, savepoint=True))
-        except WriterBusy:
-            pass  # nothing was written; wait for the lock in a thread
-    return await anyio.to_thread.run_sync(unit, limiter=state.write_limiter)
+    try:
+        if quick and state.settings.is_sqlite and len(raw) <= ON_LOOP_BODY_MAX:
+            try:
+                return await state.group_commit.run(lambda conn: unit_on(conn, savepoint=True))
+            except WriterBusy:
+                pass  # nothing was written; wait for the lock in a thread
+        return await anyio.to_thread.run_sync(unit, limiter=state.write_limiter)
+    finally:
+        if authenticated:  # the unit may have run in a thread, or on the loop for another request's turn
+            note_token(request, authenticated[-1])
 
 
 def json_object_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The request body as a JSON object, by FastAPI's rules for a `dict` body (JSON only under an
     application/json or application/*+json content type: FastAPI's strict content type) and with the
-    answers it gives (`tests/api/test_register_bodies.py` compares them)."""
+    answers it gives (`tests/api/test_register_bodies.py` compares them), held to the registry's JSON
+    as every other route's body is (`check_json_body`)."""
     value: Any = raw
     if raw and _is_json(content_type):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise _invalid_body(["body", exc.pos], "JSON decode error") from None
-        except Exception:  # bytes that are not UTF-8, nesting deeper than the parser goes
-            error = ValidationFailed("There was an error parsing the body")  # FastAPI's answer, a 400
-            error.status = 400
-            raise error from None
+        value = loads_body(raw)  # FastAPI's answers to what is not JSON; the registry's limits beyond
     if not raw:
         raise _invalid_body(["body"], "Field required")
     if not isinstance(value, dict):

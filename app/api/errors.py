@@ -7,9 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.db import DATABASE_UNAVAILABLE
 from app.core.errors import (
     AppError,
     MethodNotAllowed,
@@ -24,7 +25,9 @@ PROBLEM = "application/problem+json"
 
 
 def problem_response(error: AppError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(error.to_problem(), status_code=error.status, media_type=PROBLEM, headers=headers)
 
 
@@ -56,7 +59,9 @@ async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _operational_error(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("database unavailable")
+    # one line per refused request: an outage refuses every request, and a traceback each would bury the
+    # log; the driver's message says what failed (connection refused, timeout, server closed)
+    log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
     return problem_response(Unavailable("the database is unavailable; retry later"))
 
 
@@ -65,4 +70,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
-    app.add_exception_handler(OperationalError, _operational_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _operational_error)

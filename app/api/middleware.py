@@ -1,9 +1,11 @@
-"""Pure ASGI middleware: request ids, access logs and metrics, and the JSON body limit."""
+"""Pure ASGI middleware: request ids, access logs and metrics, the JSON body limit and write rate limits."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -11,7 +13,7 @@ import uuid
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import AppError, PayloadTooLarge
+from app.core.errors import AppError, PayloadTooLarge, RateLimited
 from app.core.logging import request_id_var
 
 log = logging.getLogger("rlhf_registry.access")
@@ -22,6 +24,7 @@ LATENCY = Histogram("rlhf_registry_request_seconds", "HTTP request latency", ["m
 # Raw bodies streamed to the blob store, with limits of their own: `POST /v1/blobs` and the parts of a
 # large upload. Every other body (the JSON of `POST /v1/blobs/uploads` included) is bounded here.
 STREAMED_PATHS = re.compile(r"^/v1/blobs(/uploads/[^/]+/parts/[^/]+)?$")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class RequestContextMiddleware:
@@ -90,7 +93,7 @@ def internal_error(request_id: str) -> AppError:
     )
 
 
-async def _send_problem(send: Send, error: AppError) -> None:
+async def _send_problem(send: Send, error: AppError, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     payload = json.dumps(error.to_problem()).encode()
     await send(
         {
@@ -99,6 +102,7 @@ async def _send_problem(send: Send, error: AppError) -> None:
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(payload)).encode()),
+                *headers,
             ],
         }
     )
@@ -155,3 +159,51 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         await _send_problem(send, PayloadTooLarge(self._detail()))
+
+
+class WriteRateLimitMiddleware:
+    """At most `per_minute` writes (POST, PUT, PATCH, DELETE) a minute for each bearer token, in bursts
+    of up to as many; beyond, 429 `rate_limited` with `Retry-After`. Reads pass through untouched, and
+    so do requests without a token (they are refused or served by their own authentication).
+
+    A token bucket per token, held in this process: each replica limits on its own, so a client spread
+    over several replicas may write that many times more. Buckets are keyed by a hash of the header, so
+    no secret is kept, and only the `MAX_BUCKETS` most recently used are kept: a bucket dropped for a
+    newer one starts full again when its token comes back. Everything runs on the event loop, so the
+    buckets need no lock."""
+
+    MAX_BUCKETS = 100_000
+
+    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+        self.app = app
+        self.capacity = float(per_minute)
+        self.per_second = per_minute / 60.0
+        # token hash -> (tokens left, when counted); in least recently used order
+        self.buckets: dict[bytes, tuple[float, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
+            authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+            if authorization is not None:
+                wait = self.take(hashlib.sha256(authorization).digest(), time.monotonic())
+                if wait > 0:
+                    await self._refuse(send, math.ceil(wait))
+                    return
+        await self.app(scope, receive, send)
+
+    def take(self, key: bytes, now: float) -> float:
+        """Spend one write of `key`'s bucket: 0 when allowed, else the seconds until one is refilled."""
+        tokens, counted = self.buckets.pop(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - counted) * self.per_second)
+        allowed = tokens >= 1.0
+        self.buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self.buckets) > self.MAX_BUCKETS:
+            del self.buckets[next(iter(self.buckets))]
+        return 0.0 if allowed else (1.0 - tokens) / self.per_second
+
+    async def _refuse(self, send: Send, retry_after: int) -> None:
+        error = RateLimited(
+            f"this token may write {self.capacity:.0f} times a minute; retry in {retry_after} s",
+            extra={"retry_after": retry_after},
+        )
+        await _send_problem(send, error, ((b"retry-after", str(retry_after).encode()),))

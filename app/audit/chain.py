@@ -26,6 +26,9 @@ LEAF_KEYS = (
     "policy_version",
     "payload_digest",
 )
+# Leaf fields present only when they have a value: events written before a field existed (or without a
+# value for it) keep the leaf data, and so the hashes, proofs and checkpoints, they always had.
+OPTIONAL_LEAF_KEYS = ("token_id",)
 
 
 def format_time(at: datetime) -> str:
@@ -43,8 +46,9 @@ def leaf_fields(
     request_id: str,
     policy_version: int | None,
     payload_digest: str,
+    token_id: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "index": index,
         "at": format_time(at),
         "actor": actor,
@@ -55,6 +59,9 @@ def leaf_fields(
         "policy_version": policy_version,
         "payload_digest": payload_digest,
     }
+    if token_id is not None:
+        fields["token_id"] = token_id  # the API token that made the write, by id
+    return fields
 
 
 def leaf_hash(fields: dict[str, Any]) -> str:
@@ -63,10 +70,13 @@ def leaf_hash(fields: dict[str, Any]) -> str:
 
 
 def leaf_hash_of_event(event: Mapping[str, Any]) -> str:
-    """The leaf hash of an event as `GET /v1/audit` returns it (its `LEAF_KEYS`; other keys ignored).
+    """The leaf hash of an event as `GET /v1/audit` returns it (its `LEAF_KEYS`, and its
+    `OPTIONAL_LEAF_KEYS` that are not null; other keys ignored).
 
     Raises KeyError when a leaf field is missing."""
-    return leaf_hash({key: event[key] for key in LEAF_KEYS})
+    fields = {key: event[key] for key in LEAF_KEYS}
+    fields.update({key: event[key] for key in OPTIONAL_LEAF_KEYS if event.get(key) is not None})
+    return leaf_hash(fields)
 
 
 def next_chain_hash(previous: str, leaf: str) -> str:

@@ -24,6 +24,9 @@ class AuditEvent(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     payload_digest: Mapped[str] = mapped_column(String(71))
+    # the API token whose request made the write (null for the CLI, workers, and events before tokens
+    # were recorded); part of the leaf data only when set
+    token_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     leaf_hash: Mapped[str] = mapped_column(String(64))
     chain_hash: Mapped[str] = mapped_column(String(64))
 

@@ -53,10 +53,12 @@ class AuditLog:
                 request_id=request_id,
                 policy_version=pending.policy_version,
                 payload_digest=digest_of(pending.payload),
+                token_id=pending.token_id,
             )
             leaf = leaf_hash(fields)
             chain = next_chain_hash(chain, leaf)
-            rows.append({**fields, "at": at, "leaf_hash": leaf, "chain_hash": chain})
+            # every row names every column (one prepared INSERT for all), token_id null when none
+            rows.append({**fields, "token_id": pending.token_id, "at": at, "leaf_hash": leaf, "chain_hash": chain})
             size += 1
         _INSERT_EVENT.execute(conn, rows[0] if len(rows) == 1 else rows)
         if head is None:
@@ -105,6 +107,7 @@ def event_to_dict(event: AuditEvent) -> dict[str, Any]:
         request_id=event.request_id,
         policy_version=event.policy_version,
         payload_digest=event.payload_digest,
+        token_id=event.token_id,
     )
     fields["leaf_hash"] = event.leaf_hash
     return fields

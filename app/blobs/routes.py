@@ -64,8 +64,8 @@ async def upload(
 @router.head("/{digest}", summary="Size and digest of a blob", operation_id="head_blob")
 @router.get("/{digest}", summary="Download a blob", operation_id="download_blob")
 def download(digest: str, request: Request, state: StateDep, uow: UowDep, principal: PrincipalDep) -> Response:
-    size = service.blob_size(uow.session, digest) if is_digest(digest) else None
-    if size is None or not service.can_read(uow.session, principal, digest):
+    size = service.readable_sizes(uow.session, principal, [digest]).get(digest) if is_digest(digest) else None
+    if size is None:
         raise NotFound(f"blob {digest} not found")
     headers = {"Content-Length": str(size), "ETag": f'"{digest}"', "X-Content-SHA256": digest}
     if request.method == "HEAD":
@@ -74,4 +74,7 @@ def download(digest: str, request: Request, state: StateDep, uow: UowDep, princi
         url = state.blobs.presigned_url(digest)
         if url is not None:
             return RedirectResponse(url, status_code=307)
-    return StreamingResponse(state.blobs.iter_bytes(digest), headers=headers, media_type="application/octet-stream")
+    # The store answers (or raises `Unavailable`, a 503) before the 200 goes out; a failure after that
+    # drops the connection, so the client never takes a short body for the whole blob.
+    body = state.blobs.iter_bytes(digest)
+    return StreamingResponse(body, headers=headers, media_type="application/octet-stream")

@@ -19,9 +19,11 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
+from app.core.blobs_faults import fs_outages, log, store_unavailable
 from app.core.digests import hex_of, is_digest
 from app.core.errors import DigestMismatch, NotFound, ValidationFailed
 
@@ -54,6 +56,20 @@ class MultipartUpload:
     upload_id: str = ""
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """Temporary state in a store that no finished blob needs: an incomplete multipart upload
+    (`upload_id` set on S3; a folder of parts on the filesystem) or a temporary object or file."""
+
+    kind: Literal["multipart upload", "temporary object"]
+    key: str
+    modified: datetime
+    upload_id: str = ""
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.key} ({self.modified.isoformat(timespec='seconds')})"
+
+
 class PartWriter(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
@@ -73,7 +89,10 @@ class BlobStore(Protocol):
 
     def size(self, digest: str) -> int | None: ...
 
-    def iter_bytes(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]: ...
+    def iter_bytes(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """Open the blob and read its first chunk at once, so that an outage or a missing object
+        (`FileNotFoundError`) is raised here, before a caller answers; the rest streams on demand."""
+        ...
 
     def presigned_url(self, digest: str, expires_s: int = 3600) -> str | None: ...
 
@@ -101,11 +120,20 @@ class BlobStore(Protocol):
 
         Missing or wrongly sized parts raise `ValidationFailed` and leave the upload open. Otherwise the
         upload is consumed: a hash other than `expected_digest` raises `DigestMismatch`, leaving nothing.
+        An outage (`Unavailable`) leaves the upload to be completed again.
         """
         ...
 
     def abort_multipart(self, upload: MultipartUpload) -> None:
         """Drop the upload and its parts; a no-op if it is already gone."""
+        ...
+
+    def leftovers(self, before: datetime) -> list[Leftover]:
+        """Incomplete multipart uploads and temporary objects last changed before `before`."""
+        ...
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Remove it; a no-op if it is already gone (several sweepers may race)."""
         ...
 
 
@@ -154,10 +182,21 @@ def upload_mismatch(expected: str, actual: str) -> DigestMismatch:
     return mismatch(expected, actual, what="the uploaded parts", claim="the upload session declares")
 
 
+def _discard_temp(file: BinaryIO, tmp: Path) -> None:
+    """Best effort: what a failing disk keeps is a temporary file, which `blobs gc` removes later."""
+    try:
+        if not file.closed:
+            file.close()
+        tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("temporary file %s left for blobs gc: %s", tmp, exc)
+
+
 class _FilesystemWriter:
     def __init__(self, store: FilesystemBlobStore) -> None:
         self._store = store
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
+        with fs_outages(store.tmp_dir):
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix=TEMP_PREFIX)
         self._file = os.fdopen(fd, "wb")
         self._tmp = Path(name)
         self._hash = hashlib.sha256()
@@ -165,59 +204,70 @@ class _FilesystemWriter:
 
     def write(self, chunk: bytes) -> None:
         self._hash.update(chunk)
-        self._file.write(chunk)
+        with fs_outages(self._store.tmp_dir):
+            self._file.write(chunk)
         self._size += len(chunk)
 
     def commit(self, expected_digest: str | None = None) -> BlobInfo:
         check_expected(expected_digest)
         digest = "sha256:" + self._hash.hexdigest()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        if expected_digest is not None and expected_digest != digest:
-            self._tmp.unlink(missing_ok=True)
-            raise mismatch(expected_digest, digest)
-        final = self._store.path_of(digest)
-        if final.exists():
-            self._tmp.unlink(missing_ok=True)
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self._tmp, 0o444)
-            os.replace(self._tmp, final)
+        with fs_outages(self._store.tmp_dir):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if expected_digest is not None and expected_digest != digest:
+                self._tmp.unlink(missing_ok=True)
+                raise mismatch(expected_digest, digest)
+            final = self._store.path_of(digest)
+            if final.exists():
+                self._tmp.unlink(missing_ok=True)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(self._tmp, 0o444)
+                os.replace(self._tmp, final)
         return BlobInfo(digest, self._size)
 
     def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        _discard_temp(self._file, self._tmp)
 
 
 class _FilesystemPartWriter:
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, tmp_dir: Path) -> None:
         self._final = final
-        fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
+        self._tmp_dir = tmp_dir
+        with fs_outages(tmp_dir):
+            fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
         self._file = os.fdopen(fd, "wb")
         self._tmp = Path(name)
         self._size = 0
 
     def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        with fs_outages(self._tmp_dir):
+            self._file.write(chunk)
         self._size += len(chunk)
 
     def commit(self) -> int:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self._tmp, self._final)
+        with fs_outages(self._tmp_dir):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self._final)
         return self._size
 
     def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        _discard_temp(self._file, self._tmp)
 
 
 PART_PREFIX = "part-"
+TEMP_PREFIX = "upload-"
+MULTIPART_PREFIX = "multipart-"
+
+
+def _stream_file(fh: BinaryIO, chunk: bytes, chunk_size: int) -> Iterator[bytes]:
+    with fh:
+        while chunk:
+            yield chunk
+            chunk = fh.read(chunk_size)
 
 
 class FilesystemBlobStore:
@@ -244,25 +294,32 @@ class FilesystemBlobStore:
     def size(self, digest: str) -> int | None:
         if not self.exists(digest):
             return None
-        return self.path_of(digest).stat().st_size
+        with fs_outages(self.tmp_dir):
+            return self.path_of(digest).stat().st_size
 
     def iter_bytes(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
-        with self.path_of(digest).open("rb") as fh:
-            while chunk := fh.read(chunk_size):
-                yield chunk
+        with fs_outages(self.tmp_dir):
+            fh = self.path_of(digest).open("rb")
+            try:
+                first = fh.read(chunk_size)
+            except BaseException:
+                fh.close()
+                raise
+        return _stream_file(fh, first, chunk_size)
 
     def presigned_url(self, digest: str, expires_s: int = 3600) -> str | None:
         return None
 
     def check(self) -> None:
         probe = self.tmp_dir / ".ready"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        with fs_outages(self.tmp_dir):
+            probe.write_bytes(b"ok")
+            probe.unlink()
 
     # -- multipart -------------------------------------------------------------------------------
 
     def _upload_dir(self, upload: MultipartUpload) -> Path:
-        if not upload.key.startswith("multipart-") or not upload.key[10:].isalnum():
+        if not upload.key.startswith(MULTIPART_PREFIX) or not upload.key[10:].isalnum():
             raise ValueError(f"{upload.key!r} is not a multipart upload of this store")
         return self.tmp_dir / upload.key
 
@@ -270,8 +327,9 @@ class FilesystemBlobStore:
         return self._upload_dir(upload) / f"{PART_PREFIX}{number:05d}"
 
     def start_multipart(self) -> MultipartUpload:
-        upload = MultipartUpload(f"multipart-{uuid.uuid4().hex}")
-        self._upload_dir(upload).mkdir()
+        upload = MultipartUpload(f"{MULTIPART_PREFIX}{uuid.uuid4().hex}")
+        with fs_outages(self.tmp_dir):
+            self._upload_dir(upload).mkdir()
         return upload
 
     def part_url(self, upload: MultipartUpload, number: int, expires_s: int) -> str | None:
@@ -280,15 +338,18 @@ class FilesystemBlobStore:
     def part_writer(self, upload: MultipartUpload, number: int) -> PartWriter:
         path = self._part_path(upload, number)
         if not path.parent.is_dir():
+            if not self.tmp_dir.is_dir():
+                raise store_unavailable(FileNotFoundError(self.tmp_dir))
             raise NotFound("this multipart upload is gone (completed, aborted or expired)")
-        return _FilesystemPartWriter(path)
+        return _FilesystemPartWriter(path, self.tmp_dir)
 
     def stored_parts(self, upload: MultipartUpload, part_sizes: Sequence[int]) -> set[int] | None:
         try:
-            entries = list(os.scandir(self._upload_dir(upload)))
+            with fs_outages(self.tmp_dir):
+                entries = list(os.scandir(self._upload_dir(upload)))
+                sizes = {e.name: e.stat().st_size for e in entries if e.name.startswith(PART_PREFIX)}
         except FileNotFoundError:
             return None
-        sizes = {e.name: e.stat().st_size for e in entries if e.name.startswith(PART_PREFIX)}
         return {n for n, size in enumerate(part_sizes, 1) if sizes.get(f"{PART_PREFIX}{n:05d}") == size}
 
     def complete_multipart(self, upload: MultipartUpload, part_sizes: Sequence[int], expected_digest: str) -> BlobInfo:
@@ -301,7 +362,7 @@ class FilesystemBlobStore:
         writer = _FilesystemWriter(self)
         try:
             for number in range(1, len(part_sizes) + 1):
-                with self._part_path(upload, number).open("rb") as fh:
+                with fs_outages(self.tmp_dir), self._part_path(upload, number).open("rb") as fh:
                     while chunk := fh.read(CHUNK):
                         writer.write(chunk)
             info = writer.commit(expected_digest)
@@ -319,3 +380,29 @@ class FilesystemBlobStore:
 
     def abort_multipart(self, upload: MultipartUpload) -> None:
         shutil.rmtree(self._upload_dir(upload), ignore_errors=True)
+
+    # -- leftovers -------------------------------------------------------------------------------
+
+    def leftovers(self, before: datetime) -> list[Leftover]:
+        """Upload folders (a stored part moves their mtime) and the files of interrupted writes."""
+        found: list[Leftover] = []
+        with fs_outages(self.tmp_dir):
+            for entry in os.scandir(self.tmp_dir):
+                try:
+                    modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                except FileNotFoundError:  # finished or aborted meanwhile
+                    continue
+                if modified >= before:
+                    continue
+                if entry.is_dir() and entry.name.startswith(MULTIPART_PREFIX):
+                    found.append(Leftover("multipart upload", entry.name, modified))
+                elif entry.is_file():
+                    found.append(Leftover("temporary object", entry.name, modified))
+        return found
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        if leftover.kind == "multipart upload":
+            self.abort_multipart(MultipartUpload(leftover.key))
+            return
+        with fs_outages(self.tmp_dir):
+            (self.tmp_dir / Path(leftover.key).name).unlink(missing_ok=True)

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from app.core.blobs import CHUNK, BlobInfo, MultipartUpload, check_expected, mismatch
+from app.core.blobs_faults import is_s3_outage, log, s3_outages
 from app.core.errors import NotFound, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -42,8 +43,15 @@ def make_client(
     region: str,
     access_key_id: str | None,
     secret_access_key: str | None,
+    connect_timeout_s: float = 2.0,
+    read_timeout_s: float = 20.0,
+    max_attempts: int = 3,
 ) -> S3Client:
-    """An S3 client with path-style addressing, SigV4 and standard retries (works for S3-compatibles)."""
+    """An S3 client with path-style addressing, SigV4 and standard retries (works for S3-compatibles).
+
+    Short timeouts and few attempts: during an outage a request is refused (503) within seconds rather
+    than holding its client and a server thread for minutes. The read timeout bounds a silence between
+    two reads, not a whole transfer."""
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url,
@@ -53,9 +61,9 @@ def make_client(
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
-            retries={"mode": "standard", "max_attempts": 5},
-            connect_timeout=10,
-            read_timeout=120,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
         ),
     )
 
@@ -72,6 +80,7 @@ class _S3Writer:
         self._parts: list[CompletedPartTypeDef] = []
         self._closed = False
 
+    @s3_outages()
     def write(self, chunk: bytes) -> None:
         if self._closed:
             raise RuntimeError("write() after commit() or abort()")
@@ -111,6 +120,7 @@ class _S3Writer:
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
         self._buf = io.BytesIO()
 
+    @s3_outages()
     def commit(self, expected_digest: str | None = None) -> BlobInfo:
         check_expected(expected_digest)
         if self._closed:
@@ -158,19 +168,29 @@ class _S3Writer:
         return BlobInfo(digest, self._size)
 
     def abort(self) -> None:
-        """Drop everything this writer uploaded; safe to call more than once and after commit()."""
+        """Drop everything this writer uploaded; safe to call more than once and after commit().
+
+        Best effort during an outage: the caller is already failing, and what stays behind under the
+        temporary prefix is removed by `blobs gc` and the periodic sweep."""
         upload_id, self._upload_id = self._upload_id, None
         was_closed = self._closed
         self._close()
-        if upload_id is not None:
-            try:
-                self._client.abort_multipart_upload(Bucket=self._store.bucket, Key=self._tmp_key, UploadId=upload_id)
-            except ClientError as exc:
-                if _error_code(exc) not in _NO_UPLOAD:
-                    raise
-        elif not was_closed and self._parts:
-            # The multipart upload was completed but the commit failed after it: remove the temp object.
-            self._client.delete_object(Bucket=self._store.bucket, Key=self._tmp_key)
+        try:
+            if upload_id is not None:
+                try:
+                    self._client.abort_multipart_upload(
+                        Bucket=self._store.bucket, Key=self._tmp_key, UploadId=upload_id
+                    )
+                except ClientError as exc:
+                    if _error_code(exc) not in _NO_UPLOAD:
+                        raise
+            elif not was_closed and self._parts:
+                # The multipart upload was completed but the commit failed after it: remove the temp object.
+                self._client.delete_object(Bucket=self._store.bucket, Key=self._tmp_key)
+        except (ClientError, BotoCoreError) as exc:
+            if not is_s3_outage(exc):
+                raise
+            log.warning("temporary upload %s left for blobs gc: %s", self._tmp_key, exc)
 
     def _close(self) -> None:
         self._closed = True
@@ -192,6 +212,7 @@ class _S3PartWriter:
         self._file.write(chunk)
         self._size += len(chunk)
 
+    @s3_outages()
     def commit(self) -> int:
         self._file.seek(0)
         try:

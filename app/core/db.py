@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import from_json
-from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +70,12 @@ def json_loads(text: str | bytes) -> Any:
 
 
 BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 5
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
+"""Errors that say the database cannot serve now, nothing about the request: unreachable, restarting,
+a session the server ended, every pooled connection busy for the pool's timeout. The API answers them
+503 `unavailable` with Retry-After, for the client to retry."""
 
 
 class WriterBusy(Exception):
@@ -102,7 +110,9 @@ def discard_after_failed_commit(conn: Connection) -> None:
     conn.close()
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> Engine:
+    """The engine for `url`; a request that waits `pool_timeout` seconds for a pooled connection fails
+    with one of `DATABASE_UNAVAILABLE`."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -110,6 +120,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            pool_timeout=pool_timeout,
             # the connection used last comes back first: its page cache is the warmest (a write by
             # another connection invalidates a connection's whole cache), and registrations that run
             # one after another on the event loop's thread reuse one connection
@@ -168,13 +179,21 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
     # JIT compilation costs more than it saves on the registry's short queries (lineage traces included)
+    connect_args: dict[str, Any] = {"options": "-c jit=off"}
+    if "connect_timeout" not in make_url(url).query:
+        # an unreachable server fails a request in seconds (a 503 the client retries) rather than
+        # holding it, and a pooled connection, until the operating system gives up on the connect
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    # `pool_pre_ping`: a connection the server closed while it sat in the pool (a restart) is replaced
+    # at checkout, so that a replica recovers by itself once the database is back
     return create_engine(
         url,
         json_deserializer=json_loads,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_pre_ping=True,
-        connect_args={"options": "-c jit=off"},
+        pool_timeout=pool_timeout,
+        connect_args=connect_args,
     )
 
 

@@ -32,7 +32,11 @@ def canonical_json(value: Any) -> bytes:
     Multilingual Plane (where UTF-16 order is code point order), whose integers are safe and whose
     floats are integral (written as integers, as ECMAScript does) or between 1e-4 and 1e16 (where
     Python's repr and ECMAScript agree). Anything else (and any error) goes to the `rfc8785` package.
-    Tests compare both on generated values."""
+    Tests compare both on generated values.
+
+    What it cannot write (NaN, the infinities, integers beyond 2**53, lone surrogates) it refuses with
+    the package's `ValueError`s: request bodies never bring it any, `app.core.json_limits` refuses them
+    with a 422 before anything is digested."""
     try:
         return _dumps(_plain(value)).encode()
     except (_NotPlain, UnicodeEncodeError):

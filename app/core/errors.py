@@ -9,6 +9,8 @@ class AppError(Exception):
     status: int = 500
     code: str = "internal_error"
     title: str = "Internal error"
+    retry_after: int | None = None
+    """Seconds, sent as the `Retry-After` header when set."""
 
     def __init__(
         self,
@@ -166,3 +168,4 @@ class Unavailable(AppError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+    retry_after = 5

@@ -8,6 +8,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+# the id (never the secret) of the API token the request authenticated with, once it has
+token_id_var: ContextVar[str | None] = ContextVar("token_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,6 +21,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": request_id_var.get(),
         }
+        token_id = token_id_var.get()
+        if token_id is not None:
+            entry["token_id"] = token_id
         for key in ("method", "path", "status", "duration_ms", "code"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

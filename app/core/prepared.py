@@ -106,6 +106,16 @@ def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
+def _cursor(conn: Connection, sql: str, params: Any) -> Any:
+    """A cursor of the driver's connection. The driver refuses one on a connection the server has closed
+    (psycopg: an `OperationalError`): raised as SQLAlchemy's error, as a statement's would be, so that
+    the API answers 503 and the pool replaces the connection."""
+    try:
+        return _driver(conn).cursor()
+    except BaseException as exc:
+        _reraise(conn, exc, sql, params, None)
+
+
 class Prepared:
     """One Core statement (or one per dialect name, for dialect-specific SQL such as an upsert)."""
 
@@ -125,8 +135,8 @@ class Prepared:
 
     def _run(self, conn: Connection, params: Params) -> tuple[_Plan, Any]:
         plan = self.plan(conn.dialect)
-        cursor: Any = _driver(conn).cursor()
         parameters = plan.parameters(params)
+        cursor = _cursor(conn, plan.sql, parameters)
         if conn._has_events or conn.engine._has_events:
             conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, parameters, None, False)
         try:
@@ -142,8 +152,8 @@ class Prepared:
             self._run(conn, params)[1].close()
             return
         plan = self.plan(conn.dialect)
-        cursor: Any = _driver(conn).cursor()
         many = [plan.parameters(p) for p in params]
+        cursor = _cursor(conn, plan.sql, many)
         try:
             if conn._has_events or conn.engine._has_events:
                 conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, many, None, True)

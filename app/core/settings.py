@@ -21,19 +21,44 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
+    # an unreachable S3 store answers 503 within seconds: short timeouts, few attempts per call
+    s3_connect_timeout_seconds: float = 2.0
+    s3_read_timeout_seconds: float = 20.0
+    s3_max_attempts: int = 3
+    # the API's sweep of blob-store leftovers (incomplete multipart uploads, temporary objects); 0: off
+    blob_gc_interval_seconds: float = 3600.0
+    blob_gc_older_than_hours: float = 24.0
     broker_url: str = ""
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
     audit_origin: str = "rlhf-registry"
     max_json_body_bytes: int = 32 * 1024 * 1024
     max_blob_bytes: int = 64 * 1024 * 1024 * 1024
+    # files one model folder (a base model or checkpoint) may list; more are refused with 422
+    max_folder_files: int = 100_000
+    # rows one registration may hold (prompts of a prompt set, items of an annotation batch), inline,
+    # JSONL or Parquet alike, and the bytes of text one row may hold; more is refused with 413
+    max_batch_rows: int = 1_000_000
+    max_row_bytes: int = 1024 * 1024
+    # writes (POST, PUT, PATCH, DELETE) per minute per token, in bursts of up to as many; 0: no limit.
+    # Each replica counts for itself (the buckets live in the process).
+    write_rate_limit: int = 0
     blob_redirect: bool = False
     metrics_require_admin: bool = False
+    # production: /metrics needs a token unless opened here explicitly
+    metrics_public: bool = False
+    # the longest lifetime of a token created through the API, in days (also its default); None: no limit
+    token_max_days: int | None = None
     log_level: str = "INFO"
     db_pool_size: int = 10
     run_max_attempts: int = 1
     run_lease_seconds: float = 60.0
     reaper_interval_seconds: float = 15.0
+    # the run outbox: how often queued runs are looked at, and the backoff of each run's re-sends
+    dispatch_interval_seconds: float = 5.0
+    dispatch_backoff_seconds: float = 30.0
+    dispatch_backoff_max_seconds: float = 600.0
+    broker_check_timeout_seconds: float = 1.0
     worker_id: str = ""
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ class PendingAudit:
     project: str | None
     payload: Any
     policy_version: int | None
+    token_id: str | None = None  # the API token (by id, never its secret) whose request made the write
 
 
 class AuditSink(Protocol):
@@ -74,6 +75,8 @@ class UnitOfWork:
         self._pending: list[PendingAudit] = []
         self._after_commit: list[Callable[[], None]] = []
         self.after_outer_commit: list[Callable[[], None]] = []
+        # set by the request's authentication: every audit event of the unit names the token
+        self.token_id: str | None = None
 
     @classmethod
     def on_connection(
@@ -114,7 +117,7 @@ class UnitOfWork:
         payload: Any,
         policy_version: int | None = None,
     ) -> None:
-        self._pending.append(PendingAudit(actor, action, target, project, payload, policy_version))
+        self._pending.append(PendingAudit(actor, action, target, project, payload, policy_version, self.token_id))
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)

@@ -94,7 +94,20 @@ def events(record_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, An
     }
 
 
-@router.get("/v1/records/{record_id}/lineage", response_model=None)
+@router.get(
+    "/v1/records/{record_id}/lineage",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The lineage graph: JSON, or Graphviz DOT or Mermaid text as `format` asks",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/vnd.graphviz": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def lineage(
     record_id: str,
     uow: UowDep,

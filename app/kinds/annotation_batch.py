@@ -14,7 +14,7 @@ from app.core.blobs import BlobStore
 from app.core.digests import is_digest
 from app.kinds.base import KindContext, KindDefinition, ParentRole
 from app.kinds.prompt_set import prompts_of
-from app.kinds.tables import RowErrors, iter_blob_tables, read_blob_table, rows_table
+from app.kinds.tables import RowErrors, TableLimits, iter_blob_tables, read_blob_table, rows_table
 from app.qc import compute_qc
 from app.qc.canonical import text_features
 from app.records.models import Record
@@ -98,17 +98,18 @@ def _thin(table: pa.Table) -> pa.Table:
     return thin
 
 
-def load_items_for_qc(spec: dict[str, Any], store: BlobStore) -> pa.Table:
+def load_items_for_qc(spec: dict[str, Any], store: BlobStore, limits: TableLimits | None = None) -> pa.Table:
     """Items without their texts, plus the text features (see TEXT_COLUMNS)."""
     where: list[Any] = ["spec", "items"]
     if spec.get("items_blob"):
-        slices = [_thin(t) for t in iter_blob_tables(store, spec["items_blob"], ITEM_SCHEMA, where=where)]
+        blob = spec["items_blob"]
+        slices = [_thin(t) for t in iter_blob_tables(store, blob, ITEM_SCHEMA, where=where, limits=limits)]
         return (
             pa.concat_tables(slices, promote_options="default")
             if slices
             else _thin(rows_table([], ITEM_SCHEMA, where=where))
         )
-    return _thin(rows_table(spec["items"], ITEM_SCHEMA, where=where))
+    return _thin(rows_table(spec["items"], ITEM_SCHEMA, where=where, limits=limits))
 
 
 def _check_values(errors: RowErrors, table: pa.Table, field: str, allowed: tuple[str, ...]) -> None:
@@ -196,7 +197,7 @@ class AnnotationBatchKind(KindDefinition):
     def check(self, ctx: KindContext) -> None:
         [criteria] = ctx.parents["criteria"]
         [prompt_set] = ctx.parents["prompt_set"]
-        table = load_items_for_qc(ctx.spec, ctx.store)
+        table = load_items_for_qc(ctx.spec, ctx.store, ctx.limits)
         prompt_ids = prompts_of(prompt_set, ctx.store)["id"].combine_chunks()
         dimensions = {d["name"] for d in criteria.spec["dimensions"]}
         validate_items(table, prompt_ids=prompt_ids, dimensions=dimensions)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.blobs import BlobStore
 from app.core.errors import ValidationFailed
 from app.core.uow import UnitOfWork
+from app.kinds.tables import TableLimits
 from app.records.models import Record
 
 VersionScheme = Literal["integer", "semver"]
@@ -56,6 +57,8 @@ class KindContext:
     derived_blobs: list[tuple[str, str, int]] = field(default_factory=list)
     # anything a kind computed in check() and wants again in derive() (a parsed table)
     scratch: dict[str, Any] = field(default_factory=dict)
+    # what the rows a client sends may hold; None for what the server registers itself
+    limits: TableLimits | None = None
 
     @property
     def session(self) -> Session:

@@ -8,15 +8,24 @@ canonicalize[d] to be in alphabetical order")."""
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from app.core.digests import hex_of, is_digest
 from app.core.errors import ValidationFailed
+from app.core.settings import get_settings
 from app.kinds.base import KindContext
+
+# NUL and the other control characters (C0, DEL, C1) and lone surrogates: no file system or archive
+# format stores them faithfully, and a terminal or a log shows them as something else
+UNSAFE_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# `C:` is a drive on Windows, where `C:weights.bin` escapes the folder it is written into
+DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 
 
 class ModelFile(BaseModel):
@@ -29,9 +38,18 @@ class ModelFile(BaseModel):
     @field_validator("path")
     @classmethod
     def _relative_posix(cls, value: str) -> str:
+        """A path every client can write under the folder it downloads into, and only there."""
+        if UNSAFE_CHARACTER.search(value):
+            raise ValueError(f"path {value!r} holds a control character")
+        if DRIVE_LETTER.match(value):
+            raise ValueError(f"path {value!r} starts with a drive letter")
+        if value.startswith("~"):
+            raise ValueError(f"path {value!r} starts with '~', a home folder to a shell")
         pure = PurePosixPath(value)
         if value.startswith("/") or "\\" in value or ".." in pure.parts or str(pure) != value or value == ".":
-            raise ValueError("paths are relative POSIX paths without '..', '\\\\' or redundant separators")
+            raise ValueError(
+                f"path {value!r} is not a relative POSIX path without '..', '\\\\' or redundant separators"
+            )
         return value
 
     @field_validator("digest")
@@ -42,9 +60,25 @@ class ModelFile(BaseModel):
         return value
 
 
+def check_file_count(files: Any) -> Any:
+    """Refuse a folder of more files than `max_folder_files` allows, before any of them is parsed: a
+    registration's cost grows with its files, and one registration must not hold the others up long."""
+    limit = get_settings().max_folder_files
+    if isinstance(files, list) and len(files) > limit:
+        raise ValueError(
+            f"a model folder holds at most {limit} files (RLHF_REGISTRY_MAX_FOLDER_FILES); this one lists {len(files)}"
+        )
+    return files
+
+
+# the `files` of a spec: a model folder
+FolderFiles = Annotated[list[ModelFile], BeforeValidator(check_file_count)]
+
+
 def check_unique_paths(files: Sequence[ModelFile] | Sequence[dict[str, Any]]) -> None:
-    paths = [f.path if isinstance(f, ModelFile) else f["path"] for f in files]
-    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    """Refuse a path listed twice; one pass over the paths, however many there are."""
+    paths = Counter(f.path if isinstance(f, ModelFile) else f["path"] for f in files)
+    repeated = sorted(path for path, times in paths.items() if times > 1)
     if repeated:
         raise ValueError(f"file paths repeat: {repeated}")
 

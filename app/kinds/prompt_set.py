@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.core.blobs import BlobStore
 from app.core.digests import is_digest
 from app.kinds.base import KindContext, KindDefinition
-from app.kinds.tables import RowErrors, read_blob_table, rows_table
+from app.kinds.tables import RowErrors, TableLimits, read_blob_table, rows_table
 from app.records.models import Record
 
 SOURCES = ("usage", "synthetic", "expert", "adversarial")
@@ -53,11 +53,11 @@ class PromptSetSpec(BaseModel):
         return self
 
 
-def load_prompts(spec: dict[str, Any], store: BlobStore) -> pa.Table:
+def load_prompts(spec: dict[str, Any], store: BlobStore, limits: TableLimits | None = None) -> pa.Table:
     where: list[Any] = ["spec", "prompts"]
     if spec.get("prompts_blob"):
-        return read_blob_table(store, spec["prompts_blob"], PROMPT_SCHEMA, where=where)
-    return rows_table(spec["prompts"], PROMPT_SCHEMA, where=where)
+        return read_blob_table(store, spec["prompts_blob"], PROMPT_SCHEMA, where=where, limits=limits)
+    return rows_table(spec["prompts"], PROMPT_SCHEMA, where=where, limits=limits)
 
 
 def prompts_of(record: Record, store: BlobStore) -> pa.Table:
@@ -160,7 +160,7 @@ class PromptSetKind(KindDefinition):
         return [("prompts", spec["prompts_blob"])] if spec.get("prompts_blob") else []
 
     def check(self, ctx: KindContext) -> None:
-        table = load_prompts(ctx.spec, ctx.store)
+        table = load_prompts(ctx.spec, ctx.store, ctx.limits)
         validate_prompts(table)
         ctx.scratch["prompts"] = table
 

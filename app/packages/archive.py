@@ -2,7 +2,9 @@
 `plots/*.png`, `records/<id>.json` (each record as the API returns it), `provenance/*.json` (a DSSE
 envelope around a SLSA provenance v1 statement per training run), `signing-key.pem` (the public key, so
 that the archive verifies offline), and `manifest.dsse.json`: a DSSE envelope around an in-toto
-Statement v1 whose subjects are every other file and every record (`record:<id>`) with its sha256.
+Statement v1 whose subjects are every other file and every record (`record:<id>`) with its sha256; a
+file subject also lists its size in bytes (`annotations.size`, an in-toto ResourceDescriptor field), so
+that a verifier can refuse an oversized zip entry before reading it.
 
 The zip is reproducible: entries sorted by name, fixed timestamps and permissions, so the same content
 gives the same bytes and the same digest."""
@@ -34,7 +36,10 @@ def json_bytes(value: Any) -> bytes:
 
 
 def manifest_subjects(files: Mapping[str, bytes], record_digests: Mapping[str, str]) -> list[dict[str, Any]]:
-    subjects = [{"name": path, "digest": {"sha256": hashlib.sha256(data).hexdigest()}} for path, data in files.items()]
+    subjects = [
+        {"name": path, "digest": {"sha256": hashlib.sha256(data).hexdigest()}, "annotations": {"size": len(data)}}
+        for path, data in files.items()
+    ]
     subjects += [
         {"name": f"record:{rid}", "digest": {"sha256": hex_of(digest)}} for rid, digest in record_digests.items()
     ]

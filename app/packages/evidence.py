@@ -7,11 +7,12 @@ joined by `id`, else by position. Evidence in any other format is listed but not
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from app.core.blobs import BlobStore
+from app.core.errors import AppError
+from app.core.json_limits import loads_body
 from app.packages.gather import Closure, run_id_of
 from app.records.models import Record
 
@@ -36,11 +37,13 @@ def _jsonl(store: BlobStore, digest: str) -> list[dict[str, Any]] | None:
     try:
         for line in data.decode("utf-8").splitlines():
             if line.strip():
-                row = json.loads(line)
+                row = loads_body(line.encode("utf-8"))
                 if not isinstance(row, dict):
                     return None
                 rows.append(row)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, AppError):
+        # not JSON lines the registry could have accepted as a body (NaN, huge integers, deep nesting):
+        # no evidence to draw, as for any other unreadable file
         return None
     return rows
 

@@ -21,9 +21,21 @@ router = APIRouter(tags=["handoff-packages"])
 BUILDERS = frozenset({"approver"})
 VIEW = frozenset({"viewer"})
 PREFIX = "/v1/projects/{project}/handoff-packages"
+ZIP = "application/zip"
 
 
-@router.post(PREFIX, status_code=201, summary="Build the handoff package of an approved deployment")
+class ZipResponse(StreamingResponse):
+    """A streamed zip archive; as a route's response class it documents the media type."""
+
+    media_type = ZIP
+
+
+@router.post(
+    PREFIX,
+    status_code=201,
+    summary="Build the handoff package of an approved deployment",
+    responses={200: {"model": RecordRead, "description": "Nothing it is built from changed: the existing package"}},
+)
 def build(
     project: str,
     body: Annotated[dict[str, Any], Body(examples=[{"deployment": {"name": "prod", "version": "1"}}])],
@@ -48,16 +60,21 @@ def build(
     return to_read(result.record, access.project.name)
 
 
-@router.get(PREFIX + "/{name}/{version}/download", summary="Download a handoff package archive (zip)")
+@router.get(
+    PREFIX + "/{name}/{version}/download",
+    summary="Download a handoff package archive (zip)",
+    response_class=ZipResponse,
+    responses={200: {"content": {ZIP: {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def download(
     project: str, name: str, version: str, uow: UowDep, principal: PrincipalDep, state: StateDep
-) -> StreamingResponse:
+) -> ZipResponse:
     access = access_service.project_access(uow.session, principal, project, VIEW)
     record = records_service.get_in_project(uow.session, access.project.id, "handoff_package", name, version)
     return archive_download(state.blobs, record)
 
 
-def archive_download(store: BlobStore, record: Record) -> StreamingResponse:
+def archive_download(store: BlobStore, record: Record) -> ZipResponse:
     """The package's zip, streamed from the blob store (the API's download and the pages' both)."""
     digest = service.archive_digest(record)
     size = store.size(digest)
@@ -70,4 +87,4 @@ def archive_download(store: BlobStore, record: Record) -> StreamingResponse:
         "ETag": f'"{digest}"',
         "X-Content-SHA256": digest,
     }
-    return StreamingResponse(store.iter_bytes(digest), headers=headers, media_type="application/zip")
+    return ZipResponse(store.iter_bytes(digest), headers=headers)

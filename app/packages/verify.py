@@ -2,7 +2,10 @@
 public key (the archive's own `signing-key.pem`, or one the auditor pins).
 
 Checks, each named when it fails:
-0. form: the archive is read once, with a cap on the uncompressed bytes it may declare (zip bombs), and
+0. form and size, in bounded memory: nothing is read whole. The central directory and the bytes all
+   entries declare are capped before anything is read; the manifest comes first, and an entry it does
+   not list, or that declares more than it lists, is refused unread; every entry streams through its
+   hash, refused once it inflates past what it declares (`package_reader`, `zip_entries`). The archive
    must be byte for byte the canonical zip of the files it holds (`app.packages.zip_form`);
 1. signature: `manifest.dsse.json` is a DSSE envelope whose ed25519 signature over the DSSE v1
    pre-authentication encoding verifies with the key; its statement's predicateType is the handoff
@@ -20,42 +23,37 @@ Malformed input of any kind becomes a named failure in the report, never an exce
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import lzma
 import zipfile
-import zlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.core.digests import digest_of, hex_of
 from app.core.signing import key_fingerprint, key_id_of, load_public_key
-from app.packages.archive import HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY
-from app.packages.dsse import SLSA_PROVENANCE_V1, EnvelopeError, OpenedEnvelope, open_envelope
+from app.packages.archive import HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY, record_path
+from app.packages.dsse import EnvelopeError, OpenedEnvelope, open_envelope
+from app.packages.package_reader import PackageReader, manifest_sizes, statement_too_dense
+from app.packages.provenance_check import record_dependencies
+from app.packages.zip_entries import (
+    EndRecord,
+    EntryRead,
+    directory_problem,
+    read_end_record,
+)
 from app.packages.zip_form import check_form
 
+MAX_MESSAGE = 2000
+# the parents of all records and the record dependencies of all provenance files, which verify keeps
+MAX_LINKS = 50_000
 RECORD_DIGEST_FIELDS = ("kind", "name", "version", "project", "parents", "spec", "blobs", "derived")
 # the most uncompressed bytes an archive may declare, and the verifier will read, over all its entries
 MAX_TOTAL_BYTES = 4 * 1024**3
-# what reading a zip entry may raise: a broken stream or CRC, an encrypted entry (RuntimeError), an
-# unsupported compression method (NotImplementedError)
-_ENTRY_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    OSError,
-    RuntimeError,
-    NotImplementedError,
-    ValueError,
-)
 _JSON_ERRORS = (ValueError, RecursionError)  # UnicodeDecodeError and rfc8785's errors are ValueErrors
-_ENCRYPTED = 0x1
 
 
 @dataclass
@@ -73,7 +71,8 @@ class Report:
         return not self.failures
 
     def fail(self, message: str) -> None:
-        self.failures.append(message)
+        # names and ids in a message come from the archive: a hostile one must not flood the report
+        self.failures.append(message if len(message) <= MAX_MESSAGE else f"{message[:MAX_MESSAGE]}... (cut)")
 
 
 def record_digest(record: dict[str, Any]) -> str:
@@ -85,71 +84,19 @@ def _label(record: dict[str, Any]) -> str:
     return f"{record.get('kind')} {record.get('name')} v{record.get('version')} ({record.get('id')})"
 
 
-def _read_entries(
-    archive: zipfile.ZipFile, report: Report, max_total_bytes: int
-) -> tuple[dict[str, bytes], set[str]] | None:
-    """Every readable file entry's content by name (directory entries are left to the form check) and
-    the names of the entries that could not be read (each failure named); None when the archive declares
-    more than `max_total_bytes` uncompressed (nothing is read then)."""
-    infos = archive.infolist()
-    declared = sum(info.file_size for info in infos)
-    if declared > max_total_bytes:
-        report.fail(
-            f"archive: its entries declare {declared} bytes uncompressed, over the limit of {max_total_bytes}"
-            " (refused unread: a zip bomb?)"
-        )
-        return None
-    for name, count in sorted(Counter(info.filename for info in infos).items()):
-        if count > 1:
-            # two entries under one name: tools disagree on which one a reader gets
-            report.fail(f"archive: {name} appears more than once")
-    files: dict[str, bytes] = {}
-    unreadable: set[str] = set()
-    for info in infos:
-        if info.is_dir():
-            continue
-        if info.flag_bits & _ENCRYPTED:
-            report.fail(f"digest of {info.filename}: the zip entry cannot be read (it is encrypted)")
-            unreadable.add(info.filename)
-            continue
-        try:
-            with archive.open(info) as member:
-                data = member.read(info.file_size + 1)  # never more than the entry declares, checked above
-        except _ENTRY_ERRORS as exc:
-            # a changed byte inside the zip itself (the entry's CRC or compressed stream breaks), an
-            # encrypted entry, or a compression method the verifier does not know
-            report.fail(f"digest of {info.filename}: the zip entry cannot be read ({exc})")
-            unreadable.add(info.filename)
-            continue
-        if len(data) != info.file_size:
-            report.fail(f"digest of {info.filename}: the zip entry holds {len(data)} bytes, not {info.file_size}")
-            unreadable.add(info.filename)
-            continue
-        files[info.filename] = data
-    return files, unreadable
-
-
-def _check_form(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes], report: Report) -> None:
-    checked, failure = check_form(raw, archive, files)
-    if checked is not None:
-        report.checked.append(checked)
-    if failure is not None:
-        report.fail(failure)
-
-
-def _check_files(files: dict[str, bytes], unreadable: set[str], subjects: dict[str, str], report: Report) -> None:
-    for path in sorted(files):
+def _check_files(reads: Mapping[str, EntryRead], unread: set[str], subjects: dict[str, str], report: Report) -> None:
+    for path in sorted(reads):
         if path == MANIFEST:
             continue
         expected = subjects.get(path)
         if expected is None:
             report.fail(f"digest of {path}: the file is not listed in the manifest")
-        elif hashlib.sha256(files[path]).hexdigest() != expected:
+        elif reads[path].sha256 != expected:
             report.fail(f"digest of {path}: sha256 does not match the manifest")
     for name in sorted(subjects):
-        if not name.startswith("record:") and name not in files and name not in unreadable:
+        if not name.startswith("record:") and name not in reads and name not in unread:
             report.fail(f"missing file {name}: listed in the manifest but not in the archive")
-    report.checked.append(f"{len(files) - 1} file digest(s)")
+    report.checked.append(f"{len(reads) - 1} file digest(s)")
 
 
 def _record_problem(record: Any) -> str | None:
@@ -170,33 +117,77 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
-def _check_records(files: dict[str, bytes], subjects: dict[str, str], report: Report) -> dict[str, dict[str, Any]]:
-    records: dict[str, dict[str, Any]] = {}
-    for path in sorted(p for p in files if p.startswith("records/")):
-        try:
-            record = json.loads(files[path])
-            problem = _record_problem(record)
-            computed = "" if problem else record_digest(record)
-        except _JSON_ERRORS as exc:
-            record, computed, problem = None, "", f"not JSON the registry would hash ({type(exc).__name__}: {exc})"
-        if problem is not None:
-            report.fail(f"record {path}: not a registry record: {problem}")
-            continue
-        if path != f"records/{record['id']}.json":
-            report.fail(f"record {path}: holds record {record['id']}")
-        if computed != record["digest"]:
-            report.fail(f"digest of record {_label(record)}: its content hashes to {computed}, not {record['digest']}")
-        listed = subjects.get(f"record:{record['id']}")
-        if listed is None:
-            report.fail(f"record {_label(record)} is not listed in the manifest")
-        elif listed != hex_of(computed):
-            report.fail(f"digest of record {_label(record)}: does not match the manifest's record:{record['id']}")
-        records[record["id"]] = record
-    for name in sorted(subjects):
-        if name.startswith("record:") and name.removeprefix("record:") not in records:
-            report.fail(f"missing record {name.removeprefix('record:')}: listed in the manifest, no records/ file")
-    report.checked.append(f"{len(records)} record digest(s)")
-    return records
+def _skeleton(record: dict[str, Any]) -> dict[str, Any]:
+    """What the lineage and provenance checks use of a checked record: holding no more than this of each
+    keeps the verifier's memory to one record's size, not the archive's."""
+    kept = {key: record[key] for key in ("id", "digest", "kind", "name", "version")}
+    parents = [{key: parent[key] for key in ("id", "role", "kind") if key in parent} for parent in record["parents"]]
+    return kept | {"parents": parents}
+
+
+def _check_record(path: str, data: bytes, subjects: dict[str, str], report: Report) -> dict[str, Any] | None:
+    """Check one `records/` file; its skeleton, or None when it is not a registry record."""
+    try:
+        record = json.loads(data)
+        problem = _record_problem(record)
+        computed = "" if problem else record_digest(record)
+    except _JSON_ERRORS as exc:
+        record, computed, problem = None, "", f"not JSON the registry would hash ({type(exc).__name__}: {exc})"
+    if problem is not None:
+        report.fail(f"record {path}: not a registry record: {problem}")
+        return None
+    if path != f"records/{record['id']}.json":
+        report.fail(f"record {path}: holds record {record['id']}")
+    if computed != record["digest"]:
+        report.fail(f"digest of record {_label(record)}: its content hashes to {computed}, not {record['digest']}")
+    listed = subjects.get(f"record:{record['id']}")
+    if listed is None:
+        report.fail(f"record {_label(record)} is not listed in the manifest")
+    elif listed != hex_of(computed):
+        report.fail(f"digest of record {_label(record)}: does not match the manifest's record:{record['id']}")
+    return _skeleton(record)
+
+
+class _Documents:
+    """What verify keeps of the documents the reader hands over, one at a time: each record's skeleton,
+    and the record dependencies each provenance file lists; links (parents and dependencies) are capped
+    in all, as what is kept of them grows with the archive."""
+
+    def __init__(self, subjects: dict[str, str], key: Ed25519PublicKey, report: Report) -> None:
+        self.subjects, self.key, self.report = subjects, key, report
+        self.records: dict[str, dict[str, Any]] = {}
+        self.dependencies: list[tuple[str, str, str | None]] = []  # (provenance path, record id, sha256)
+        self.links = 0
+
+    def take(self, path: str, data: bytes) -> None:
+        if path.startswith("records/"):
+            skeleton = _check_record(path, data, self.subjects, self.report)
+            if skeleton is not None and self._link(path, len(skeleton["parents"])):
+                self.records[skeleton["id"]] = skeleton
+        elif path.startswith("provenance/"):
+            found = record_dependencies(path, data, self.key, self.report.fail)
+            if self._link(path, len(found)):
+                self.dependencies += [(path, record_id, listed) for record_id, listed in found]
+
+    def _link(self, path: str, count: int) -> bool:
+        self.links += count
+        if self.links > MAX_LINKS:
+            self.report.fail(f"{path}: the archive's records and provenance name over {MAX_LINKS} links in all")
+        return self.links <= MAX_LINKS
+
+    def finish(self, unread: set[str]) -> None:
+        """The checks that need every record: each listed record has its file (unless that file was
+        refused, and named, already), and each provenance dependency matches its record's digest."""
+        for name in sorted(self.subjects):
+            record_id = name.removeprefix("record:")
+            if name.startswith("record:") and record_id not in self.records and record_path(record_id) not in unread:
+                self.report.fail(f"missing record {record_id}: listed in the manifest, no records/ file")
+        self.report.checked.append(f"{len(self.records)} record digest(s)")
+        for path, record_id, listed in self.dependencies:
+            record = self.records.get(record_id)
+            if record is not None and hex_of(record["digest"]) != listed:
+                self.report.fail(f"provenance {path}: dependency record:{record_id} does not match its record's digest")
+        self.report.checked.append("provenance envelopes")
 
 
 def _reaches_criteria(start: str, records: dict[str, dict[str, Any]]) -> bool:
@@ -244,50 +235,6 @@ def _check_lineage(records: dict[str, dict[str, Any]], deployment_id: str, repor
     report.checked.append("lineage back to criteria")
 
 
-def _dependencies(statement: dict[str, Any]) -> list[dict[str, Any]]:
-    """The SLSA predicate's resolvedDependencies; raises ValueError naming what is missing."""
-    predicate = statement.get("predicate")
-    if not isinstance(predicate, dict):
-        raise ValueError("no predicate object")
-    definition = predicate.get("buildDefinition")
-    if not isinstance(definition, dict):
-        raise ValueError("no buildDefinition object in the predicate")
-    dependencies = definition.get("resolvedDependencies", [])
-    if not isinstance(dependencies, list) or not all(isinstance(dep, dict) for dep in dependencies):
-        raise ValueError("buildDefinition.resolvedDependencies is not a list of objects")
-    return dependencies
-
-
-def _check_provenance(
-    files: dict[str, bytes], records: dict[str, dict[str, Any]], key: Ed25519PublicKey, report: Report
-) -> None:
-    for path in sorted(p for p in files if p.startswith("provenance/")):
-        try:
-            opened = open_envelope(files[path], key)
-        except EnvelopeError as exc:
-            report.fail(f"provenance {path}: {exc}")
-            continue
-        if not opened.signature_ok:
-            report.fail(f"signature of {path}: does not verify with key {key_id_of(key)}")
-        if opened.statement.get("predicateType") != SLSA_PROVENANCE_V1:
-            report.fail(f"provenance {path}: predicateType is not {SLSA_PROVENANCE_V1}")
-            continue
-        try:
-            dependencies = _dependencies(opened.statement)
-        except ValueError as exc:
-            report.fail(f"provenance {path}: not SLSA provenance v1: {exc}")
-            continue
-        for dep in dependencies:
-            name = str(dep.get("name", ""))
-            if name.startswith("record:") and "/" not in name:
-                record = records.get(name.removeprefix("record:"))
-                digest = dep.get("digest")
-                listed = digest.get("sha256") if isinstance(digest, dict) else None
-                if record is not None and hex_of(record["digest"]) != listed:
-                    report.fail(f"provenance {path}: dependency {name} does not match its record's digest")
-    report.checked.append("provenance envelopes")
-
-
 def _manifest_subjects(statement: dict[str, Any], report: Report) -> dict[str, str] | None:
     """The manifest's subjects by name, or None (failures named) when they are malformed or listed twice."""
     subjects = statement.get("subject")
@@ -314,11 +261,15 @@ def _manifest_subjects(statement: dict[str, Any], report: Report) -> dict[str, s
 
 
 def _check_manifest(
-    files: dict[str, bytes], key: Ed25519PublicKey, report: Report
-) -> tuple[dict[str, str], str] | None:
-    """The manifest's subjects and deployment id, once its signature and statement are checked."""
+    manifest: bytes, key: Ed25519PublicKey, report: Report
+) -> tuple[dict[str, str], dict[str, int], str] | None:
+    """The manifest's subjects, sizes and deployment id, once its signature and statement are checked."""
+    too_dense = statement_too_dense(manifest)
+    if too_dense is not None:
+        report.fail(f"manifest: {too_dense}")
+        return None
     try:
-        opened: OpenedEnvelope = open_envelope(files[MANIFEST], key)
+        opened: OpenedEnvelope = open_envelope(manifest, key)
     except EnvelopeError as exc:
         report.fail(f"manifest: {exc}")
         return None
@@ -337,33 +288,30 @@ def _check_manifest(
     if not isinstance(deployment_id, str):
         report.fail("manifest: the statement's predicate names no deployment id")
         return None
-    return None if subjects is None else (subjects, deployment_id)
+    return None if subjects is None else (subjects, manifest_sizes(opened.statement), deployment_id)
 
 
-def _verify(path: Path, public_key_pem: bytes | None, max_total_bytes: int, report: Report) -> None:
-    try:
-        size = path.stat().st_size
-        if size > max_total_bytes:
-            report.fail(f"archive: {path} is {size} bytes, over the limit of {max_total_bytes}")
-            return
-        raw = path.read_bytes()  # read once: every check below is of these bytes
-        archive = zipfile.ZipFile(io.BytesIO(raw))
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        report.fail(f"archive: cannot read {path}: {exc}")
+def _check_archive(
+    fp: BinaryIO,
+    size: int,
+    end: EndRecord,
+    archive: zipfile.ZipFile,
+    public_key_pem: bytes | None,
+    max_total_bytes: int,
+    report: Report,
+) -> None:
+    reader = PackageReader(fp, archive, report.fail)
+    if not reader.check_directory(max_total_bytes):
         return
-    with archive:
-        read = _read_entries(archive, report, max_total_bytes)
-        if read is None:
-            return
-        files, unreadable = read
-        if not unreadable:  # an unreadable entry is already named; its absence would only blur the form check
-            _check_form(raw, archive, files, report)
-    if MANIFEST not in files:
-        report.fail(f"manifest: the archive holds no {MANIFEST}")
+    # the manifest comes first: it says which files the archive may hold, and how large each is
+    manifest = reader.document(MANIFEST)
+    if manifest is None:
+        if MANIFEST not in reader.unread:
+            report.fail(f"manifest: the archive holds no {MANIFEST}")
         return
-    pem = public_key_pem if public_key_pem is not None else files.get(PUBLIC_KEY)
+    pem = public_key_pem if public_key_pem is not None else reader.document(PUBLIC_KEY)
     if pem is None:
-        report.fail(f"signature: no public key (the archive holds no {PUBLIC_KEY}; pass --public-key)")
+        report.fail(f"signature: no public key (the archive holds no usable {PUBLIC_KEY}; pass --public-key)")
         return
     try:
         key = load_public_key(pem)
@@ -372,14 +320,49 @@ def _verify(path: Path, public_key_pem: bytes | None, max_total_bytes: int, repo
         return
     report.key_id, report.key_fingerprint = key_id_of(key), key_fingerprint(key)
     report.key_source = "pinned" if public_key_pem is not None else "archive"
-    manifest = _check_manifest(files, key, report)
-    if manifest is None:
+    checked = _check_manifest(manifest, key, report)
+    if checked is None:
         return
-    subjects, deployment_id = manifest
-    _check_files(files, unreadable, subjects, report)
-    records = _check_records(files, subjects, report)
-    _check_provenance(files, records, key, report)
-    _check_lineage(records, deployment_id, report)
+    subjects, sizes, deployment_id = checked
+    documents = _Documents(subjects, key, report)
+    reader.read_listed(subjects, sizes, documents.take)
+    if not reader.unread:  # a refused or unreadable entry is already named; the form check needs them all
+        form, failure = check_form(fp, size, end, archive, reader.reads)
+        if form is not None:
+            report.checked.insert(0, form)
+        if failure is not None:
+            report.fail(failure)
+    _check_files(reader.reads, reader.unread, subjects, report)
+    documents.finish(reader.unread)
+    _check_lineage(documents.records, deployment_id, report)
+
+
+def _verify(path: Path, public_key_pem: bytes | None, max_total_bytes: int, report: Report) -> None:
+    try:
+        size = path.stat().st_size
+        if size > max_total_bytes:
+            report.fail(f"archive: {path} is {size} bytes, over the limit of {max_total_bytes}")
+            return
+        fp = path.open("rb")
+    except OSError as exc:
+        report.fail(f"archive: cannot read {path}: {exc}")
+        return
+    with fp:
+        end = read_end_record(fp, size)
+        if end is None:
+            report.fail(f"archive: cannot read {path}: no end of central directory record (not a zip file)")
+            return
+        problem = directory_problem(end)
+        if problem is not None:
+            report.fail(f"archive: {problem} (refused unread)")
+            return
+        try:
+            archive = zipfile.ZipFile(fp)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            report.fail(f"archive: cannot read {path}: {exc}")
+            return
+        with archive:
+            _check_archive(fp, size, end, archive, public_key_pem, max_total_bytes, report)
 
 
 def verify_archive(

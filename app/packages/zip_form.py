@@ -5,86 +5,111 @@ local entries, so any byte outside the builder's layout (`archive.zip_bytes`: en
 fixed timestamps and permissions, deflate, no comment, no directory entries, nothing before, between or
 after the entries) could show them a file the verifier never saw. The verifier therefore requires the
 archive to be byte for byte that layout (APPNOTE.TXT, PKWARE's zip specification, sections 4.3.7,
-4.3.12 and 4.3.16 for the three records packed here)."""
+4.3.12 and 4.3.16 for the three records packed here). The check walks the archive file region by
+region, so that it holds no more of it in memory than its central directory: every header must be the
+canonical one, and every entry's data exactly one deflate stream of its content (`zip_entries`)."""
 
 from __future__ import annotations
 
 import struct
 import zipfile
 import zlib
+from collections.abc import Mapping
 from itertools import pairwise
+from typing import BinaryIO
 
-from app.packages.archive import FIXED_TIME, zip_bytes
+from app.packages.archive import FIXED_TIME
+from app.packages.zip_entries import END_RECORD, LOCAL_HEADER, EndRecord, EntryRead, read_at
 
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
 _CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")  # zipfile's structCentralDir
-_END_RECORD = struct.Struct("<4s4H2LH")  # zipfile's structEndArchive
 _UNIX_FILE_0644 = 0o100644 << 16
 _UTF8_NAME = 0x800
+_DOSDATE = (FIXED_TIME[0] - 1980) << 9 | FIXED_TIME[1] << 5 | FIXED_TIME[2]
+_DOSTIME = FIXED_TIME[3] << 11 | FIXED_TIME[4] << 5 | (FIXED_TIME[5] // 2)
+
+
+def _encoded(name: str) -> tuple[bytes, int]:
+    try:
+        return name.encode("ascii"), 0
+    except UnicodeEncodeError:
+        return name.encode(), _UTF8_NAME
+
+
+def _local_header(name: str, crc: int, compressed: int, size: int) -> bytes:
+    """Version 20 to extract, deflate, FIXED_TIME, no extra field."""
+    encoded, flags = _encoded(name)
+    common = (flags, zipfile.ZIP_DEFLATED, _DOSTIME, _DOSDATE, crc, compressed, size)
+    return LOCAL_HEADER.pack(b"PK\x03\x04", 20, 0, *common, len(encoded), 0) + encoded
+
+
+def _central_header(name: str, crc: int, compressed: int, size: int, offset: int) -> bytes:
+    """Made by unix (3), version 20, no extra field or comment, unix 0644."""
+    encoded, flags = _encoded(name)
+    common = (flags, zipfile.ZIP_DEFLATED, _DOSTIME, _DOSDATE, crc, compressed, size)
+    fields = (len(encoded), 0, 0, 0, 0, _UNIX_FILE_0644, offset)
+    return _CENTRAL_HEADER.pack(b"PK\x01\x02", 20, 3, 20, 0, *common, *fields) + encoded
+
+
+def _end_record(entries: int, directory_size: int, directory_offset: int) -> bytes:
+    return END_RECORD.pack(b"PK\x05\x06", 0, 0, entries, entries, directory_size, directory_offset, 0)
 
 
 def canonical_layout(entries: list[tuple[str, bytes, bytes]]) -> bytes:
     """The builder's zip layout (`zip_bytes`: entries in the order given, FIXED_TIME, unix 0644, deflate,
     no extra fields, comments or data descriptors) around given (name, content, deflate stream) entries.
-    `zip_bytes` gives the same bytes with the streams this machine's zlib makes; this is for a verifier
-    whose zlib (zlib-ng, say) compresses differently from the builder's."""
-    dt = FIXED_TIME
-    dosdate = (dt[0] - 1980) << 9 | dt[1] << 5 | dt[2]
-    dostime = dt[3] << 11 | dt[4] << 5 | (dt[5] // 2)
+    `zip_bytes` gives the same bytes with the streams this machine's zlib makes; a verifier whose zlib
+    (zlib-ng, say) compresses differently accepts any stream that inflates exactly to the content."""
     body, central = bytearray(), bytearray()
     for name, content, stream in entries:
-        try:
-            encoded, flags = name.encode("ascii"), 0
-        except UnicodeEncodeError:
-            encoded, flags = name.encode(), _UTF8_NAME
-        offset = len(body)
-        common = (flags, zipfile.ZIP_DEFLATED, dostime, dosdate, zlib.crc32(content), len(stream), len(content))
-        # local header: version 20 to extract, no extra field; central: made by unix (3), no comment
-        body += _LOCAL_HEADER.pack(b"PK\x03\x04", 20, 0, *common, len(encoded), 0) + encoded + stream
-        central += _CENTRAL_HEADER.pack(
-            b"PK\x01\x02", 20, 3, 20, 0, *common, len(encoded), 0, 0, 0, 0, _UNIX_FILE_0644, offset
-        )
-        central += encoded
-    end = _END_RECORD.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(body), 0)
-    return bytes(body + central + end)
+        crc = zlib.crc32(content)
+        central += _central_header(name, crc, len(stream), len(content), len(body))
+        body += _local_header(name, crc, len(stream), len(content)) + stream
+    return bytes(body + central + _end_record(len(entries), len(central), len(body)))
 
 
-def _data_start(raw: bytes, info: zipfile.ZipInfo) -> int | None:
+def _first_difference(one: bytes, other: bytes) -> int:
+    return next((i for i, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), min(len(one), len(other)))
+
+
+def _canonical_walk(
+    fp: BinaryIO, size: int, archive: zipfile.ZipFile, reads: Mapping[str, EntryRead]
+) -> tuple[int | None, bool]:
+    """(the first offset at which the archive leaves the canonical layout of its files, or None; whether
+    every stream is the one this machine's zlib makes), comparing every header byte for byte."""
+    offset, same_zlib, central = 0, True, bytearray()
+    for name in sorted(reads):
+        info, read = archive.getinfo(name), reads[name]
+        local = _local_header(name, info.CRC, info.compress_size, info.file_size)
+        actual = read_at(fp, offset, len(local))
+        if actual != local:
+            return offset + _first_difference(actual, local), False
+        if not read.exact:
+            return offset + len(local), False
+        same_zlib = same_zlib and read.same_zlib
+        central += _central_header(name, info.CRC, info.compress_size, info.file_size, offset)
+        offset += len(local) + info.compress_size
+    tail = bytes(central) + _end_record(len(reads), len(central), offset)
+    actual = read_at(fp, offset, len(tail) + 1)
+    if actual != tail:
+        return offset + _first_difference(actual, tail), False
+    return None, same_zlib
+
+
+def _data_start(fp: BinaryIO, info: zipfile.ZipInfo) -> int | None:
     """Where the entry's compressed data begins, after its local header; None without a local header."""
-    header = raw[info.header_offset : info.header_offset + _LOCAL_HEADER.size]
-    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+    header = read_at(fp, info.header_offset, LOCAL_HEADER.size)
+    if len(header) != LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
         return None
     name_length, extra_length = struct.unpack("<HH", header[-4:])
-    return int(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+    return int(info.header_offset + LOCAL_HEADER.size + name_length + extra_length)
 
 
-def _deflate_streams(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes]) -> list[tuple[str, bytes, bytes]]:
-    """(name, content, the archive's own deflate stream) per file, in name order; raises ValueError
-    when an entry's stream is not exactly one deflate stream of its content."""
-    entries = []
-    for name in sorted(files):
-        info = archive.getinfo(name)
-        begin = _data_start(raw, info)
-        if begin is None:
-            raise ValueError(f"no local header for {name}")
-        stream = raw[begin : begin + info.compress_size]
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            content = inflater.decompress(stream, len(files[name]) + 1)
-        except zlib.error as exc:
-            raise ValueError(f"{name}: {exc}") from None
-        if content != files[name] or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
-            raise ValueError(f"{name}: its stream is not exactly a deflate stream of its content")
-        entries.append((name, files[name], stream))
-    return entries
-
-
-def _local_entry_end(raw: bytes, info: zipfile.ZipInfo) -> int:
-    begin = _data_start(raw, info)
+def _local_entry_end(fp: BinaryIO, info: zipfile.ZipInfo) -> int:
+    begin = _data_start(fp, info)
     return info.header_offset if begin is None else begin + info.compress_size
 
 
-def _form_differences(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes]) -> list[str]:
+def _form_differences(fp: BinaryIO, size: int, end: EndRecord, archive: zipfile.ZipFile, files: list[str]) -> list[str]:
     """What sets the archive apart from the canonical zip of its files, as far as it can be named."""
     infos = archive.infolist()
     found: list[str] = []
@@ -117,53 +142,35 @@ def _form_differences(raw: bytes, archive: zipfile.ZipFile, files: dict[str, byt
             found.append(f"entry {info.filename} has {', '.join(odd)}")
     ordered = sorted(infos, key=lambda info: info.header_offset)
     for before, after in pairwise(ordered):
-        gap = after.header_offset - _local_entry_end(raw, before)
+        gap = after.header_offset - _local_entry_end(fp, before)
         if gap > 0:
             found.append(
                 f"{gap} byte(s) between entries {before.filename} and {after.filename} that the central"
                 " directory does not list (a hidden local entry?)"
             )
     if ordered:
-        last_end = _local_entry_end(raw, ordered[-1])
-        central = raw.find(b"PK\x01\x02", last_end)
-        if central > last_end:
+        last_end = _local_entry_end(fp, ordered[-1])
+        if end.directory_offset > last_end:
             found.append(
-                f"{central - last_end} byte(s) after the last entry that the central directory does not list"
-                " (a hidden local entry?)"
+                f"{end.directory_offset - last_end} byte(s) after the last entry that the central directory"
+                " does not list (a hidden local entry?)"
             )
-    end = raw.rfind(b"PK\x05\x06")
-    if end >= 0 and end + _END_RECORD.size <= len(raw):
-        comment_length = _END_RECORD.unpack(raw[end : end + _END_RECORD.size])[-1]
-        trailing = len(raw) - (end + _END_RECORD.size + comment_length)
-        if trailing > 0:
-            found.append(f"{trailing} byte(s) after the end of the zip (trailing data or a hidden entry)")
+    trailing = size - (end.offset + END_RECORD.size + end.comment_length)
+    if trailing > 0:
+        found.append(f"{trailing} byte(s) after the end of the zip (trailing data or a hidden entry)")
     return found
 
 
-def _first_difference(one: bytes, other: bytes) -> int:
-    common, step = min(len(one), len(other)), 1 << 16
-    for start in range(0, common, step):
-        stop = min(start + step, common)
-        if one[start:stop] != other[start:stop]:
-            return next(i for i in range(start, stop) if one[i] != other[i])
-    return common
-
-
-def check_form(raw: bytes, archive: zipfile.ZipFile, files: dict[str, bytes]) -> tuple[str | None, str | None]:
-    """(what was checked, None) when `raw` is the canonical zip of `files`, else (None, the failure)."""
-    expected = zip_bytes(files)
-    if raw == expected:
-        return "canonical zip form", None
-    try:
-        if canonical_layout(_deflate_streams(raw, archive, files)) == raw:
-            # the same layout; only this machine's zlib would have compressed differently
-            return "canonical zip form (deflate streams from another zlib)", None
-    except ValueError:
-        pass
-    found = _form_differences(raw, archive, files)
+def check_form(
+    fp: BinaryIO, size: int, end: EndRecord, archive: zipfile.ZipFile, reads: Mapping[str, EntryRead]
+) -> tuple[str | None, str | None]:
+    """(what was checked, None) when the archive file `fp` of `size` bytes is the canonical zip of the
+    files read (`reads`, by name, as `zip_entries.read_entry` read them), else (None, the failure)."""
+    at, same_zlib = _canonical_walk(fp, size, archive, reads)
+    if at is None:
+        # with other streams, the same layout: only this machine's zlib would have compressed differently
+        return ("canonical zip form" if same_zlib else "canonical zip form (deflate streams from another zlib)"), None
+    found = _form_differences(fp, size, end, archive, sorted(reads))
     if not found:
-        at = _first_difference(raw, expected)
-        found.append(
-            f"{len(raw)} bytes that differ from the {len(expected)}-byte canonical zip of its files from offset {at}"
-        )
+        found.append(f"{size} bytes that differ from the canonical zip of its files from offset {at}")
     return None, f"archive is not in canonical form: {'; '.join(found)}"

@@ -20,6 +20,7 @@ from app.core.uow import UnitOfWork
 from app.kinds.base import KindDefinition
 from app.kinds.criteria import criteria_diff_of
 from app.kinds.registry import BY_COLLECTION
+from app.kinds.tables import TableLimits
 from app.records import reads, service
 from app.records.schemas import RecordPage, RecordRead, to_read
 
@@ -55,6 +56,7 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
 
     async def register(project: str, request: Request, authorization: AuthorizationHeader = None) -> Response:
         store = request.app.state.registry.blobs
+        limits = TableLimits.of(request.app.state.registry.settings)
 
         def work(uow: UnitOfWork, principal: Actor, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             project_id = access_service.project_id_with_access(uow.connection, principal, project, kind.write_roles)
@@ -66,6 +68,7 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
                 kind=kind,
                 body=body,
                 store=store,
+                limits=limits,
             )
             return reads.as_read_fields(result.fields, project), result.created
 
@@ -82,6 +85,7 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
         tags=tags,
         summary=summary,
         response_model=RecordRead,
+        responses={200: {"model": RecordRead, "description": "The same content was registered before: that record"}},
         openapi_extra={"requestBody": JSON_OBJECT_BODY},
         route_class_override=DirectRoute,
     )

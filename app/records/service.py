@@ -12,7 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from app.access.service import Actor, Identity
+from app.blobs import service as blobs_service
 from app.blobs.models import Blob
+from app.core import names
 from app.core.blobs import BlobStore
 from app.core.db import utcnow
 from app.core.digests import digest_of, is_digest
@@ -29,13 +32,15 @@ from app.core.ids import uuid7
 from app.core.uow import UnitOfWork
 from app.kinds.base import EffectivePolicy, KindContext, KindDefinition, ParentRole
 from app.kinds.policy import DEFAULT_POLICY
+from app.kinds.tables import TableLimits
 from app.kinds.waiver import waivers_covering
 from app.lineage.service import quarantined_among
 from app.records import repository
 from app.records.models import Record, RecordBlob, RecordEdge
 from app.records.versioning import normalise, parse_integer
 
-NAME_MAX = 200
+# reads every blob: the identity under which the server cites blobs it wrote itself
+SERVER = Actor(id="", name="rlhf-registry", is_global_admin=True)
 ENVELOPE_KEYS = {"name", "version", "spec"}
 
 
@@ -68,13 +73,7 @@ def effective_policy(conn: Connection, project_id: str) -> EffectivePolicy:
 
 
 def _body_name(kind: KindDefinition, body: dict[str, Any]) -> str:
-    name = body.get("name", kind.default_name)
-    if not isinstance(name, str) or not name or len(name) > NAME_MAX or "/" in name or name == "latest":
-        raise ValidationFailed(
-            "name must be a non-empty string without '/' (at most 200 characters, not 'latest')",
-            errors=[{"loc": ["body", "name"], "msg": "invalid name"}],
-        )
-    return name
+    return names.check_record_name(body.get("name", kind.default_name), loc=["body", "name"])
 
 
 def _check_keys(kind: KindDefinition, body: dict[str, Any]) -> None:
@@ -175,15 +174,15 @@ def _check_quarantine(
     return list({w.id: w for w in waivers.values()}.values())
 
 
-def _resolve_blobs(session: Session, refs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    if not refs:
-        return []
+def _resolve_blobs(session: Session, reader: Identity, refs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The cited blobs with their sizes. Citing a blob needs the right to read it (`readable_sizes`):
+    a record that lists a digest opens that blob to every viewer of its project. A blob the reader may
+    not read is refused exactly like one never uploaded, without its size."""
     digests = {digest for _, digest in refs}
     bad = sorted(d for d in digests if not is_digest(d))
     if bad:
         raise ValidationFailed(f"not digests of the form sha256:<hex>: {bad}")
-    rows = session.execute(select(Blob.digest, Blob.size).where(Blob.digest.in_(digests)))
-    sizes = {digest: size for digest, size in rows}
+    sizes = blobs_service.readable_sizes(session, reader, digests)
     missing = [(path, digest) for path, digest in refs if digest not in sizes]
     if missing:
         raise BlobMissing(
@@ -191,6 +190,15 @@ def _resolve_blobs(session: Session, refs: list[tuple[str, str]]) -> list[dict[s
             errors=[{"loc": ["spec", path], "msg": f"{digest} not uploaded"} for path, digest in missing],
         )
     return [{"path": path, "digest": digest, "size": sizes[digest]} for path, digest in refs]
+
+
+def _citing(session: Session, kind: KindDefinition, actor: str) -> Identity:
+    """Whose right to read the cited blobs counts: the registering principal (every caller names it by
+    `actor`; an unknown name reads nothing), or the server for a kind only it builds (a handoff
+    package's archive, which it has just written: no client chose the digest)."""
+    if getattr(kind, "built_by_server", False):
+        return SERVER
+    return blobs_service.reader_named(session, actor)
 
 
 def register(
@@ -202,7 +210,9 @@ def register(
     kind: KindDefinition,
     body: Any,
     store: BlobStore,
+    limits: TableLimits | None = None,
 ) -> Registration:
+    """Register `body` as a record of `kind`; `limits` bound the rows of a client's registration."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}])
     _check_keys(kind, body)
@@ -218,7 +228,7 @@ def register(
         {"id": record.id, "kind": record.kind, "role": role} for role, records in parents.items() for record in records
     ]
     blob_refs = kind.blob_refs(spec)
-    blobs = _resolve_blobs(uow.session, blob_refs) if blob_refs else []
+    blobs = _resolve_blobs(uow.session, _citing(uow.session, kind, actor), blob_refs) if blob_refs else []
     content = {"kind": kind.name, "name": name, "parents": parent_refs, "spec": spec, "blobs": blobs}
     content_digest = digest_of(content)
 
@@ -268,10 +278,12 @@ def register(
         policy=policy,
         store=store,
         blobs_resolved=blobs,
+        limits=limits,
     )
     kind.check(ctx)
     derived = kind.derive(ctx)
-    ctx.added_parents += [(w, "waiver") for w in waived if all(w.id != a.id for a, _ in ctx.added_parents)]
+    added = {record.id for record, _ in ctx.added_parents}
+    ctx.added_parents += [(w, "waiver") for w in waived if w.id not in added]
     parent_refs = parent_refs + [
         {"id": record.id, "kind": record.kind, "role": role} for record, role in ctx.added_parents
     ]

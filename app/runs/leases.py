@@ -5,18 +5,22 @@ on receipt, this is the only redelivery path, so a run is never executed twice a
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from sqlalchemy import select, update
 
 from app.core.db import utcnow
+from app.runs.dispatch import Dispatcher, schedule_first_send, send_after_commit
 from app.runs.models import Run
-from app.runs.service import Dispatcher, add_event, finish, project_name_of
+from app.runs.service import add_event, finish, project_name_of
 from app.state import AppState
 
 
 def claim(state: AppState, run_id: str, worker: str, lease_s: float) -> Run | None:
-    """Move a queued run to running under this worker's lease; None if it is not queued any more."""
+    """Move a queued run to running under this worker's lease; None if it is not queued any more.
+
+    One conditional UPDATE decides: of two deliveries of the same run (the outbox may send a run again
+    before a busy worker takes its first message), the second finds it running, or ended, and does
+    nothing. Claimed, the run is no longer due for a re-send."""
     uow = state.unit_of_work(request_id=f"worker:{worker}")
     try:
         now = utcnow()
@@ -29,6 +33,7 @@ def claim(state: AppState, run_id: str, worker: str, lease_s: float) -> Run | No
                 lease_owner=worker,
                 lease_expires_at=now + timedelta(seconds=lease_s),
                 started_at=now,
+                next_dispatch_at=None,
             )
             .returning(Run.id)
         ).first()
@@ -83,10 +88,11 @@ def reap_expired(state: AppState, dispatcher: Dispatcher) -> list[str]:
                 run.status = "queued"
                 run.lease_owner = None
                 run.lease_expires_at = None
+                schedule_first_send(run, state.settings, utcnow())
                 add_event(
                     uow.session, run, "status", {"status": "queued", "reason": "worker_lost", "retry": run.attempt + 1}
                 )
-                uow.after_commit(partial(dispatcher.send, run.id))
+                uow.after_commit(send_after_commit(dispatcher, run.id))
                 action = "run.requeued"
             else:
                 finish(

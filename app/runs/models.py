@@ -1,6 +1,9 @@
 """Training runs. A run row is mutable (its status moves queued -> running -> a final state, its lease
 is renewed by heartbeats); what happened is kept in the append-only `run_event` table and in the audit
-log, and what it produced are immutable records."""
+log, and what it produced are immutable records.
+
+The run row is also the outbox of its broker message: a queued run with `next_dispatch_at` in the past is
+sent again (app.runs.outbox), so a broker that was down or lost its queue never strands a run."""
 
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ class Run(Base):
     __table_args__ = (
         Index("ix_run_listing", "project_id", "id"),
         Index("ix_run_leases", "status", "lease_expires_at"),
+        Index("ix_run_dispatch", "status", "next_dispatch_at"),
+        # a client's retry of one POST (same Idempotency-Key) finds the first run; NULL keys never collide
+        Index("uq_run_idempotency", "project_id", "created_by", "idempotency_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=uuid7)
@@ -41,6 +47,10 @@ class Run(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_dispatch_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_digest: Mapped[str | None] = mapped_column(String(71), nullable=True)
 
 
 class RunEvent(Base):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
@@ -14,20 +14,37 @@ TRAINERS = frozenset({"trainer"})
 VIEW = frozenset({"viewer"})
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        200: {"description": "The run an earlier POST with the same Idempotency-Key and body created, as it is now"}
+    },
+)
 def create_run(
-    project: str, body: Annotated[dict[str, Any], Body()], uow: UowDep, principal: PrincipalDep, state: StateDep
+    project: str,
+    body: Annotated[dict[str, Any], Body()],
+    uow: UowDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
+    """202 with the run, queued, whether or not the broker is reachable now (the run is sent again until a
+    worker takes it). With an `Idempotency-Key`, a retry of the same POST answers 200 with the first run."""
     access = access_service.project_access(uow.session, principal, project, TRAINERS)
-    run = service.create_run(
+    run, created = service.create_run(
         uow,
         project_id=access.project.id,
         project_name=project,
         actor=principal.name,
         body=body,
         dispatcher=state.dispatcher,
-        max_attempts=state.settings.run_max_attempts,
+        settings=state.settings,
+        idempotency_key=idempotency_key,
     )
+    if not created:
+        response.status_code = 200
     return service.run_to_dict(run)
 
 

@@ -1,17 +1,21 @@
-"""Runs: validated against every rule before anything is queued, recorded, then sent after the commit."""
+"""Runs: validated against every rule before anything is queued (params against the exported TRL fields,
+model inputs as loadable folders), recorded, then sent after the commit; the run row is the outbox that
+re-sends it (app.runs.outbox)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.access.models import Project
+from app.blobs import service as blobs_service
 from app.blobs.models import Blob
+from app.core import names
 from app.core.db import utcnow
 from app.core.digests import is_digest
 from app.core.errors import (
@@ -23,18 +27,21 @@ from app.core.errors import (
     RunNotCancellable,
     ValidationFailed,
 )
+from app.core.settings import Settings
 from app.core.uow import UnitOfWork
 from app.kinds.checkpoints import criteria_line
 from app.lineage.service import quarantined_among
 from app.records.models import Record
 from app.records.service import resolve_ref
+from app.runs import idempotency
+from app.runs.dispatch import Dispatcher, schedule_first_send, send_after_commit
+from app.runs.model_inputs import check_model_folder
 from app.runs.models import Run, RunEvent
+from app.runs.trainer_params import validate_params
 
 FINAL = ("succeeded", "failed", "cancelled")
-KNOWN_PARAMS = {
-    "max_steps", "learning_rate", "per_device_batch_size", "max_length", "seed", "beta", "kl_coefficient",
-    "num_generations", "max_completion_length", "checkpoint_every", "max_eval_prompts",
-}  # fmt: skip
+# the inputs a worker loads with `from_pretrained`
+MODEL_ROLES = ("base_model", "reward_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -59,29 +66,6 @@ INPUTS: dict[str, tuple[InputRule, ...]] = {
 }
 INPUTS["grpo"] = INPUTS["rloo"]
 INPUTS["ppo"] = INPUTS["rloo"]
-
-
-class Dispatcher(Protocol):
-    def send(self, run_id: str) -> None: ...
-
-
-def validate_params(kind: str, params: Any) -> dict[str, Any]:
-    """Our documented keys everywhere; the rest checked against the TRL config of the kind where the
-    training extra is installed (`workers.trainers`), so a typo is refused before anything is queued."""
-    if not isinstance(params, dict):
-        raise ValidationFailed("params must be an object", errors=[{"loc": ["body", "params"], "msg": "not an object"}])
-    try:
-        trainers = importlib.import_module("workers.trainers.spec")
-    except ImportError:
-        unknown = sorted(set(params) - KNOWN_PARAMS)
-        if unknown:
-            raise ValidationFailed(
-                f"unknown params {unknown} (this server has no training extra to check TRL's config)",
-                errors=[{"loc": ["body", "params", k], "msg": "unknown"} for k in unknown],
-            ) from None
-        return dict(params)
-    checked: dict[str, Any] = trainers.validate_params(kind, params)
-    return checked
 
 
 def _resolve_inputs(session: Session, project_id: str, kind: str, inputs: Any) -> dict[str, Record]:
@@ -145,17 +129,19 @@ def add_event(session: Session, run: Run, type_: str, data: dict[str, Any]) -> R
     return event
 
 
-def create_run(
-    uow: UnitOfWork,
-    *,
-    project_id: str,
-    project_name: str,
-    actor: str,
-    body: Any,
-    dispatcher: Dispatcher,
-    max_attempts: int,
-) -> Run:
-    session = uow.session
+@dataclass(frozen=True)
+class RunRequest:
+    """A run's body, validated: its kind, its inputs pinned to record versions, its params and output name."""
+
+    kind: str
+    pinned: dict[str, Any]
+    params: dict[str, Any]
+    output_name: str
+
+
+def validate_request(session: Session, project_id: str, body: Any) -> RunRequest:
+    """Everything the worker would check without loading a model, so a run that cannot execute is refused
+    here and never queued."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object")
     kind = body.get("kind")
@@ -167,42 +153,86 @@ def create_run(
     params = validate_params(kind, body.get("params") or {})
     resolved = _resolve_inputs(session, project_id, kind, inputs)
     _check_rules(session, kind, resolved, inputs)
+    for role in MODEL_ROLES:
+        if role in resolved:
+            check_model_folder(role, resolved[role])
     output_name = body.get("output_name") or f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
-    if not isinstance(output_name, str) or "/" in output_name or len(output_name) > 200:
-        raise ValidationFailed(
-            "output_name must be a name without '/'", errors=[{"loc": ["body", "output_name"], "msg": "bad"}]
-        )
+    # the record the run registers takes this name: refused now rather than when the run ends
+    names.check_record_name(output_name, loc=["body", "output_name"])
     pinned: dict[str, Any] = {
         role: {"id": r.id, "kind": r.kind, "name": r.name, "version": r.version, "digest": r.digest}
         for role, r in resolved.items()
     }
     if "outputs_blob" in inputs:
         pinned["outputs_blob"] = inputs["outputs_blob"]
+    return RunRequest(kind, pinned, params, output_name)
+
+
+def create_run(
+    uow: UnitOfWork,
+    *,
+    project_id: str,
+    project_name: str,
+    actor: str,
+    body: Any,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    idempotency_key: str | None = None,
+) -> tuple[Run, bool]:
+    """Record a validated run as queued and send it after the commit (a failed send is left to the outbox).
+    Returns the run and whether this call created it: with an `idempotency_key` already used by this
+    principal in this project for the same body, the earlier run, unchanged and not sent again."""
+    session = uow.session
+    key = idempotency.checked_key(idempotency_key)
+    digest = None
+    if key is not None:
+        digest = idempotency.request_digest(body)
+        earlier = idempotency.earlier_run(session, project_id, actor, key, digest)
+        if earlier is not None:
+            return earlier, False
+    # before any other check, so that an unreadable blob and a missing one are refused alike
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if isinstance(inputs, dict):
+        blobs_service.require_readable(session, actor, inputs.get("outputs_blob"), ["body", "inputs", "outputs_blob"])
+    request = validate_request(session, project_id, body)
     run = Run(
         project_id=project_id,
-        kind=kind,
+        kind=request.kind,
         status="queued",
-        inputs=pinned,
-        params=params,
-        output_name=output_name,
+        inputs=request.pinned,
+        params=request.params,
+        output_name=request.output_name,
         outputs=[],
         created_by=actor,
-        max_attempts=max_attempts,
+        max_attempts=settings.run_max_attempts,
         attempt=0,
         last_seq=0,
+        idempotency_key=key,
+        request_digest=digest,
     )
-    session.add(run)
-    session.flush()
+    schedule_first_send(run, settings, utcnow())
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        # a concurrent POST with the same key committed its run first: answer with that one
+        earlier = (
+            None if key is None or digest is None else idempotency.earlier_run(session, project_id, actor, key, digest)
+        )
+        if earlier is None:
+            raise
+        return earlier, False
     add_event(session, run, "status", {"status": "queued"})
     uow.audit(
         actor=actor,
         action="run.created",
         target=f"run:{run.id}",
         project=project_name,
-        payload={"kind": kind, "inputs": pinned, "params": params},
+        payload={"kind": request.kind, "inputs": request.pinned, "params": request.params},
     )
-    uow.after_commit(lambda: dispatcher.send(run.id))
-    return run
+    uow.after_commit(send_after_commit(dispatcher, run.id))
+    return run, True
 
 
 def get_run(session: Session, project_id: str, run_id: str) -> Run:
@@ -256,6 +286,7 @@ def finish(session: Session, run: Run, status: str, error: dict[str, Any] | None
     run.finished_at = utcnow()
     run.lease_owner = None
     run.lease_expires_at = None
+    run.next_dispatch_at = None
     add_event(session, run, "status", {"status": status, **({"error": error} if error else {})})
 
 

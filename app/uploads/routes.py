@@ -61,7 +61,9 @@ def _read(view: service.SessionView) -> UploadRead:
     "`url` is null, to `PUT /v1/blobs/uploads/{upload_id}/parts/{number}`; then POST `.../complete`. "
     "Sessions belong to the principal that opened them and expire at `expires_at` (24 h): an expired "
     "session answers 404 and is aborted lazily, by the next `POST /v1/blobs/uploads` (which first aborts "
-    "up to 10 of the oldest expired sessions) or by `DELETE`.",
+    "up to 10 of the oldest expired sessions), by `DELETE` or by the server's periodic sweep. While the "
+    "blob store is unavailable every call here answers 503 `unavailable` with `Retry-After` and changes "
+    "nothing: retry it.",
 )
 def start_upload(
     body: UploadCreate, response: Response, uow: UowDep, principal: PrincipalDep, state: StateDep

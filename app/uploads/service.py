@@ -10,9 +10,10 @@ declared, and is then recorded exactly like `POST /v1/blobs` (`blobs_service.rec
 Sessions belong to the principal that opened them (anyone else gets `not_found`) and expire
 `SESSION_TTL` after they were opened. Expired sessions answer `not_found` and are aborted lazily: each
 `POST /v1/blobs/uploads` first aborts up to `SWEEP_BATCH` of the oldest expired sessions (anyone's), and
-`DELETE` aborts a session whether or not it has expired. Store state left behind by a crash between
-opening the store's upload and committing the session row is not tracked here: on S3 give the bucket a
-lifecycle rule that aborts incomplete multipart uploads under `<prefix>/tmp/`.
+`DELETE` aborts a session whether or not it has expired; the blob sweep (`app.blobs.sweep`) aborts the
+rest, along with store state that a crash left between opening the store's upload and committing the
+session row. A store outage (`Unavailable`, 503) changes nothing here: the session stays as it was and
+the client retries the same call.
 """
 
 from __future__ import annotations
@@ -204,7 +205,9 @@ def start(
         .where(BlobUploadSession.principal_id == principal.id, BlobUploadSession.digest == digest)
         .with_for_update()
     ).scalar_one_or_none()
-    stored_size = blobs_service.blob_size(session, digest)
+    # only a blob the principal may already read counts as stored: anyone else sends the bytes (and so
+    # becomes an uploader), and learns nothing about a digest cited elsewhere
+    stored_size = blobs_service.readable_sizes(session, principal, [digest]).get(digest)
     if stored_size is not None:
         if stored_size != size:
             raise ValidationFailed(

@@ -19,11 +19,14 @@ from app.records.schemas import to_read
 from app.web import handoff, views
 from app.web.responses import WebRoute, page
 from app.web.session import (
+    COOKIE,
     CSRF_COOKIE,
     HOME,
     SIGN_IN,
+    SIGN_OUT,
     WebActorDep,
     bearer,
+    clear_csrf,
     clear_session,
     csrf_matches,
     new_csrf,
@@ -84,7 +87,7 @@ async def sign_in(request: Request, state: StateDep) -> Response:
             actor=None,
             status_code=401,
             next=target,
-            error="That token is unknown or revoked.",
+            error="That token is unknown, expired or revoked.",
             csrf=request.cookies.get(CSRF_COOKIE, ""),
         )
     response = RedirectResponse(target, status_code=303)
@@ -92,10 +95,30 @@ async def sign_in(request: Request, state: StateDep) -> Response:
     return response
 
 
-@router.get("/web/sign-out")
-def sign_out() -> RedirectResponse:
+@router.get(SIGN_OUT)
+def sign_out_form(request: Request) -> Response:
+    """A GET never signs out (a link or an image on another site could): it shows the form that does."""
+    if not request.cookies.get(COOKIE):
+        return RedirectResponse(SIGN_IN, status_code=303)
+    return _sign_out_page(request, status_code=200, error=None)
+
+
+@router.post(SIGN_OUT)
+async def sign_out(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=10)
+    if not csrf_matches(request, (form.get("csrf") or [""])[0]):
+        error = "This sign-out form has expired or did not come from this site. Please sign out again."
+        return _sign_out_page(request, status_code=403, error=error)
     response = RedirectResponse(SIGN_IN, status_code=303)
     clear_session(response)
+    clear_csrf(response, path=SIGN_OUT)
+    return response
+
+
+def _sign_out_page(request: Request, *, status_code: int, error: str | None) -> Response:
+    csrf = new_csrf()
+    response = page(request, "web/sign_out.html", actor=None, status_code=status_code, error=error, csrf=csrf)
+    set_csrf(response, request, csrf, path=SIGN_OUT)
     return response
 
 

@@ -14,13 +14,14 @@ from fastapi import Depends, Request, Response
 
 from app.access import service as access_service
 from app.access.service import Actor
-from app.api.deps import UowDep
+from app.api.deps import UowDep, note_token
 from app.core.errors import Unauthenticated
 
 COOKIE = "rlhf_registry_session"
 CSRF_COOKIE = "rlhf_registry_csrf"
 COOKIE_PATH = "/web"
 SIGN_IN = "/web/sign-in"
+SIGN_OUT = "/web/sign-out"
 HOME = "/web/"
 
 
@@ -37,9 +38,11 @@ async def get_web_actor(request: Request, uow: UowDep) -> Actor:
     if not token:
         raise SignInRequired
     try:
-        return access_service.authenticate(uow.session, bearer(token))
+        actor = access_service.authenticate(uow.session, bearer(token))
     except Unauthenticated:
         raise SignInRequired from None
+    note_token(request, actor)
+    return actor
 
 
 WebActorDep = Annotated[Actor, Depends(get_web_actor)]
@@ -61,16 +64,17 @@ def new_csrf() -> str:
     return secrets.token_urlsafe(24)
 
 
-def set_csrf(response: Response, request: Request, value: str) -> None:
-    """The sign-in form's double-submit token: a cookie only this site's pages can set, echoed by the
-    form. A cross-site post cannot read it, so it cannot sign the browser in as another principal."""
+def set_csrf(response: Response, request: Request, value: str, *, path: str = SIGN_IN) -> None:
+    """The double-submit token of the sign-in form (and, scoped to its own path, of the sign-out form):
+    a cookie only this site's pages can set, echoed by the form. A cross-site post cannot read it, so it
+    cannot sign the browser in as another principal, nor sign it out."""
     response.set_cookie(
         CSRF_COOKIE,
         value,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https" or request.app.state.registry.settings.environment == "production",
-        path=SIGN_IN,
+        path=path,
     )
 
 
@@ -81,6 +85,10 @@ def csrf_matches(request: Request, submitted: str) -> bool:
 
 def clear_session(response: Response) -> None:
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+
+
+def clear_csrf(response: Response, *, path: str) -> None:
+    response.delete_cookie(CSRF_COOKIE, path=path, httponly=True, samesite="strict")
 
 
 def safe_next(target: str | None) -> str:

@@ -403,6 +403,16 @@ CASES = [
         project_scoped=False,
     ),
     Case("GET", "/v1/signing-key", lambda c: "/v1/signing-key", ALL, project_scoped=False),
+    Case("POST", "/v1/tokens", lambda c: "/v1/tokens", ALL, project_scoped=False, body=lambda c: {"label": "m"}),
+    Case("GET", "/v1/tokens", lambda c: "/v1/tokens", ALL, project_scoped=False),
+    # another principal's token: invisible to everyone but its owner and global admins
+    Case(
+        "POST",
+        "/v1/tokens/{token_id}/revoke",
+        lambda c: f"/v1/tokens/{c['token']}/revoke",
+        frozenset(),
+        project_scoped=False,
+    ),
 ]
 
 
@@ -436,14 +446,18 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
         "annotation-batches": batch["name"],
         "preference-datasets": "prefs",
         "waivers": "waive",
+        "token": world.principal().get("/v1/tokens").json()["items"][0]["id"],
         **_model_side(world, project, dataset_id),
     }
 
 
 def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
-    data = b"matrix weights"
-    blob = world.admin.post("/v1/blobs", content=data).json()
-    files = [{"path": "model.bin", "digest": blob["digest"], "size": len(data)}]
+    files = []
+    # a folder a run can start from: config, weights and a tokenizer
+    for path in ("config.json", "model.safetensors", "tokenizer.json"):
+        data = f"matrix {path}".encode()
+        blob = world.admin.post("/v1/blobs", content=data).json()
+        files.append({"path": path, "digest": blob["digest"], "size": len(data)})
     url = f"/v1/projects/{project}"
     base = world.admin.post(f"{url}/base-models", json={"name": "b", "spec": {"files": files}}).json()
     reward = world.admin.post(
@@ -557,6 +571,8 @@ def test_role_matrix(world: World, ctx: dict[str, str], case: Case, role: str) -
         expected, code = 404, "not_found"
     elif case.route == "/v1/blobs/{digest}" or case.route.startswith("/v1/blobs/uploads/{upload_id}"):
         # a blob nobody references is invisible, not forbidden, to everyone but its uploader
+        expected, code = 404, "not_found"
+    elif case.route.startswith("/v1/tokens/{token_id}"):
         expected, code = 404, "not_found"
     else:
         expected, code = 403, "forbidden"

@@ -92,7 +92,8 @@ def test_request_id_is_generated_and_logged(world: World) -> None:
 def test_health_and_readiness(world: World) -> None:
     assert world.client.get("/healthz").json() == {"status": "ok"}
     ready = world.client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "blobs": "ok"}
+    checks = {"database": "ok", "blobs": "ok", "broker": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == checks
     metrics = world.client.get("/metrics")
     assert metrics.status_code == 200 and "rlhf_registry_requests_total" in metrics.text
 

@@ -81,7 +81,8 @@ class Chain:
 
     def files(self, tag: str) -> list[dict[str, Any]]:
         out = []
-        for name in ("config.json", "model.safetensors"):
+        # a folder a run can start from: config, weights and a tokenizer
+        for name in ("config.json", "model.safetensors", "tokenizer.json"):
             data = f"{tag}:{name}".encode() + os.urandom(32)
             blob = self.trainer.post("/v1/blobs", content=data).json()
             out.append({"path": name, "digest": blob["digest"], "size": len(data)})

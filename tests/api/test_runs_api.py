@@ -1,17 +1,23 @@
 """Runs over the API: every rule is checked before anything is queued; the task is sent after the
-commit; cancellation; events; leases and the reaper (no training here: tests/workers trains)."""
+commit, and a send that fails is left to the outbox; Idempotency-Key; cancellation; events; leases and the
+reaper (no training here: tests/workers trains)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from app.core.db import utcnow
+from app.main import create_app
 from app.runs import leases
+from app.runs.dispatch import backoff
 from app.runs.models import Run
+from app.runs.outbox import redispatch_due
 from app.state import AppState
 from tests.api.test_model_chain import Chain
 from tests.conftest import RecordingDispatcher, World
@@ -128,3 +134,154 @@ def _expire(stack: AppState, run_id: str) -> None:
     with stack.sessions.write() as session:
         session.execute(update(Run).where(Run.id == run_id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         session.commit()
+
+
+class BrokerDown:
+    """A dispatcher whose broker refuses every connection."""
+
+    def send(self, run_id: str) -> None:
+        raise ConnectionRefusedError(f"broker down; {run_id} not sent")
+
+
+def _row(stack: AppState, run_id: str) -> Run:
+    with stack.sessions.read() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        return run
+
+
+def _make_due(stack: AppState, run_id: str) -> None:
+    with stack.sessions.write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(next_dispatch_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+
+
+def test_broker_down_still_queues_and_the_outbox_sends_later(
+    chain: Chain, stack: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack, "dispatcher", BrokerDown())
+    response = _run(chain)
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert chain.trainer.get(chain.url(f"runs/{run['id']}")).json()["status"] == "queued"
+    first = _row(stack, run["id"])
+    assert first.dispatch_attempts == 1 and first.next_dispatch_at is not None
+
+    recording = RecordingDispatcher()
+    assert run["id"] not in redispatch_due(stack, recording)  # not due before its backoff
+    _make_due(stack, run["id"])
+    assert redispatch_due(stack, BrokerDown()) == []  # still down: logged, due again later
+    second = _row(stack, run["id"])
+    assert second.dispatch_attempts == 2 and second.next_dispatch_at is not None
+    assert second.next_dispatch_at > first.next_dispatch_at
+    _make_due(stack, run["id"])
+    assert run["id"] in redispatch_due(stack, recording)
+    assert recording.sent.count(run["id"]) == 1
+
+    assert leases.claim(stack, run["id"], "worker-a", lease_s=30) is not None
+    _make_due(stack, run["id"])
+    assert run["id"] not in redispatch_due(stack, recording)  # a claimed run is never sent again
+    assert leases.claim(stack, run["id"], "worker-b", lease_s=30) is None  # a second delivery is a no-op
+
+
+def test_resends_back_off_exponentially_up_to_a_cap(stack: AppState) -> None:
+    settings = stack.settings.model_copy(update={"dispatch_backoff_seconds": 2.0, "dispatch_backoff_max_seconds": 10.0})
+    assert [backoff(settings, n).total_seconds() for n in range(1, 6)] == [2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_idempotency_key_returns_the_first_run(chain: Chain, stack: AppState) -> None:
+    dispatcher = stack.dispatcher
+    assert isinstance(dispatcher, RecordingDispatcher)
+    body = {
+        "kind": "reward_model",
+        "inputs": {"dataset": {"id": chain.dataset["id"]}, "base_model": {"id": chain.base["id"]}},
+        "params": {"max_steps": 2, "seed": 1},
+        "output_name": "rm-idem",
+    }
+    key = {"Idempotency-Key": f"retry-{chain.project}"}
+    first = chain.trainer.post(chain.url("runs"), json=body, headers=key)
+    assert first.status_code == 202, first.text
+    sent = len(dispatcher.sent)
+    reordered = {"output_name": "rm-idem", "params": {"seed": 1, "max_steps": 2}, **body}
+    again = chain.trainer.post(chain.url("runs"), json=reordered, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert len(dispatcher.sent) == sent  # the retry queues nothing
+    changed = chain.trainer.post(chain.url("runs"), json={**body, "output_name": "other"}, headers=key)
+    assert changed.status_code == 422 and changed.json()["code"] == "validation_failed"
+    assert changed.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    other_trainer = chain.world.member(chain.project, "trainer")
+    theirs = other_trainer.post(chain.url("runs"), json=body, headers=key)
+    assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]
+    without_key = chain.trainer.post(chain.url("runs"), json=body)
+    assert without_key.status_code == 202 and without_key.json()["id"] != first.json()["id"]
+    bad_key = chain.trainer.post(chain.url("runs"), json=body, headers={"Idempotency-Key": "a b"})
+    assert bad_key.status_code == 422 and bad_key.json()["code"] == "validation_failed"
+
+
+def _base_model(chain: Chain, paths: list[str]) -> dict[str, Any]:
+    files = []
+    for path in paths:
+        data = f"{chain.project}:{path}".encode()
+        blob = chain.trainer.post("/v1/blobs", content=data).json()
+        files.append({"path": path, "digest": blob["digest"], "size": len(data)})
+    response = chain.trainer.post(chain.url("base-models"), json={"name": "partial", "spec": {"files": files}})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@pytest.mark.parametrize(
+    ("paths", "lacking"),
+    [
+        (["config.json", "model.safetensors"], "tokenizer"),
+        (["tokenizer.json", "model.safetensors"], "config.json"),
+        (["config.json", "tokenizer.json", "weights/model.safetensors"], "weights"),
+        (["config.json", "tokenizer_config.json", "model.safetensors"], "tokenizer"),
+    ],
+)
+def test_base_model_that_is_no_usable_folder_is_refused(chain: Chain, paths: list[str], lacking: str) -> None:
+    base = _base_model(chain, paths)
+    response = _run(chain, inputs={"dataset": {"id": chain.dataset["id"]}, "base_model": {"id": base["id"]}})
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+    assert lacking in response.json()["detail"]
+    assert response.json()["errors"][0]["loc"] == ["body", "inputs", "base_model"]
+
+
+def test_usable_folder_layouts_are_accepted(chain: Chain) -> None:
+    base = _base_model(chain, ["config.json", "tokenizer_config.json", "vocab.json", "pytorch_model.bin"])
+    response = _run(chain, inputs={"dataset": {"id": chain.dataset["id"]}, "base_model": {"id": base["id"]}})
+    assert response.status_code == 202, response.text
+
+
+def test_external_base_model_cannot_enter_a_run(chain: Chain) -> None:
+    external = chain.trainer.post(
+        chain.url("base-models"),
+        json={"name": "ext", "spec": {"external": {"hub_id": "org/model", "revision": "b" * 40}}},
+    ).json()
+    response = _run(chain, inputs={"dataset": {"id": chain.dataset["id"]}, "base_model": {"id": external["id"]}})
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"warmup_steps": "ten"},  # TRL's type is a number
+        {"lr_scheduler_type": "zigzag"},  # not one of TRL's schedulers
+        {"max_steps": 2, "per_device_batch_size": 0},
+        {"output_dir": "/tmp/elsewhere"},  # the worker's
+        {"max_length": 64, "max_completion_length": 64},
+    ],
+)
+def test_param_types_and_ranges_are_checked_before_queueing(chain: Chain, params: dict[str, Any]) -> None:
+    response = _run(chain, params=params)
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+    assert response.json()["errors"][0]["loc"][:2] == ["body", "params"]
+
+
+def test_readyz_reports_an_unreachable_broker_and_stays_ready(stack: AppState) -> None:
+    down = stack.settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(state=dataclasses.replace(stack, settings=down))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["broker"] == "unreachable"
+    with TestClient(create_app(state=stack)) as client:
+        assert client.get("/readyz").json()["checks"]["broker"] == "ok"

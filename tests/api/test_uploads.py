@@ -155,6 +155,23 @@ def test_existing_blob_needs_no_session(world: World) -> None:
     assert wrong_size.status_code == 422 and wrong_size.json()["code"] == "validation_failed"
 
 
+def test_a_blob_the_caller_cannot_read_is_uploaded_again_not_revealed(world: World) -> None:
+    """Someone else's blob is, to this caller, no blob: a session opens, the bytes go up, and only then
+    may the caller cite them (tests/api/test_blob_citation.py has the citing side)."""
+    data = os.urandom(3000)
+    assert _uploader(world).post("/v1/blobs", content=data).status_code == 201
+    stranger = _uploader(world)
+    # a wrong size is not refused with the stored size either: nothing about the stored blob leaks
+    other = stranger.post("/v1/blobs/uploads", json={"digest": _digest(data), "size": 3001})
+    assert other.status_code == 201 and "3000" not in other.text
+    session = _start(stranger, data)
+    assert "complete" not in session and session["size"] == len(data)
+    _send(stranger, session, data)
+    done = stranger.post(f"/v1/blobs/uploads/{session['upload_id']}/complete")
+    assert done.status_code in (200, 201), done.text
+    assert stranger.get(f"/v1/blobs/{_digest(data)}").content == data
+
+
 def test_parts_through_the_api_must_have_their_size(world: World, stack: AppState) -> None:
     """The API route takes parts on every backend (S3 clients that cannot reach the store use it)."""
     uploader = _uploader(world)

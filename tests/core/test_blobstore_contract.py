@@ -6,17 +6,13 @@ import hashlib
 import os
 import tracemalloc
 import urllib.request
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.core.blobs import (
     BlobInfo,
     BlobStore,
-    FilesystemBlobStore,
     MultipartUpload,
     put_bytes,
     read_bytes,
@@ -24,68 +20,10 @@ from app.core.blobs import (
 from app.core.blobs_s3 import PART_SIZE, S3BlobStore
 from app.core.errors import DigestMismatch, NotFound, Unavailable, ValidationFailed
 from app.core.settings import Settings
+from tests.support.blob_backends import Backend, s3_backend, s3_settings
 from tests.support.seaweed import SeaweedServer, seaweed_s3  # noqa: F401  (session fixture)
 
 MiB = 1024 * 1024
-
-
-@dataclass
-class Backend:
-    name: str
-    store: BlobStore
-    stored_keys: Callable[[], list[str]]
-    """Every object stored under a digest key."""
-    leftovers: Callable[[], list[str]]
-    """Temporary objects, temp files and in-progress multipart uploads: must be empty between blobs."""
-
-
-def _fs_backend(root: Path) -> Backend:
-    store = FilesystemBlobStore(root)
-
-    def stored() -> list[str]:
-        return sorted(str(p.relative_to(root)) for p in (root / "sha256").rglob("*") if p.is_file())
-
-    def leftovers() -> list[str]:
-        return sorted(str(p) for p in store.tmp_dir.iterdir())
-
-    return Backend("fs", store, stored, leftovers)
-
-
-def _s3_settings(server: SeaweedServer, bucket: str, prefix: str) -> Settings:
-    return Settings(
-        blob_url=f"s3://{bucket}/{prefix}",
-        s3_endpoint_url=server.endpoint_url,
-        s3_region=server.region,
-        s3_access_key_id=server.access_key,
-        s3_secret_access_key=server.secret_key,
-    )
-
-
-def _s3_backend(server: SeaweedServer) -> Backend:
-    prefix = f"contract/{uuid.uuid4().hex}"  # one shared bucket, one prefix per test
-    store = S3BlobStore.from_settings(_s3_settings(server, server.bucket, prefix))
-    client = server.client()
-
-    def keys(under: str) -> list[str]:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=server.bucket, Prefix=under)
-        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
-
-    def stored() -> list[str]:
-        return keys(f"{prefix}/sha256/")
-
-    def leftovers() -> list[str]:
-        uploads = client.list_multipart_uploads(Bucket=server.bucket, Prefix=f"{prefix}/").get("Uploads", [])
-        return keys(f"{prefix}/tmp/") + [f"upload {u.get('Key')} {u.get('UploadId')}" for u in uploads]
-
-    return Backend("s3", store, stored, leftovers)
-
-
-@pytest.fixture(params=["fs", pytest.param("s3", marks=pytest.mark.s3)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "fs":
-        return _fs_backend(tmp_path / "blobs")
-    server: SeaweedServer = request.getfixturevalue("seaweed_s3")
-    return _s3_backend(server)
 
 
 def digest(data: bytes) -> str:
@@ -245,7 +183,7 @@ def test_check(backend: Backend) -> None:
 @pytest.mark.s3
 def test_s3_check_fails_for_a_missing_bucket(request: pytest.FixtureRequest) -> None:
     server: SeaweedServer = request.getfixturevalue("seaweed_s3")
-    store = S3BlobStore.from_settings(_s3_settings(server, "no-such-bucket-here", "x"))
+    store = S3BlobStore.from_settings(s3_settings(server, "no-such-bucket-here", "x"))
     with pytest.raises(Unavailable):
         store.check()
 
@@ -413,3 +351,56 @@ def test_memory_stays_flat_while_completing_a_multipart_upload(backend: Backend)
         tracemalloc.stop()
     assert peak < 12 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
     assert backend.leftovers() == []
+
+
+# -- leftovers of interrupted transfers -------------------------------------------------------------
+
+
+def _crashed_temporary(store: BlobStore) -> None:
+    """What a process killed mid-write leaves: a temporary file, or a temporary object on S3 (the
+    object of a completion interrupted after assembling its parts)."""
+    if isinstance(store, S3BlobStore):
+        store.client.put_object(Bucket=store.bucket, Key=store.tmp_key("multipart-crashed"), Body=b"assembled")
+        return
+    writer = store.writer()
+    writer.write(b"half a blob")  # never committed nor aborted
+
+
+def test_leftovers_are_listed_and_removed_and_blobs_are_not(backend: Backend) -> None:
+    store = backend.store
+    data = os.urandom(1000)
+    kept = put_bytes(store, data)
+    upload = store.start_multipart()
+    part = store.part_writer(upload, 1)
+    part.write(b"a part")
+    part.commit()
+    _crashed_temporary(store)
+    stored_before = backend.stored_keys()
+
+    assert store.leftovers(datetime.now(UTC) - timedelta(minutes=1)) == []  # all younger than that
+    found = store.leftovers(datetime.now(UTC) + timedelta(seconds=5))
+    assert sorted(item.kind for item in found) == ["multipart upload", "temporary object"]
+    multipart = next(item for item in found if item.kind == "multipart upload")
+    assert multipart.key == upload.key and multipart.upload_id == upload.upload_id
+
+    for item in found:
+        store.remove_leftover(item)
+        store.remove_leftover(item)  # another sweeper got there first: a no-op
+    assert backend.leftovers() == []
+    assert store.stored_parts(upload, [6]) is None
+    assert backend.stored_keys() == stored_before
+    assert read_bytes(store, kept.digest) == data
+
+
+@pytest.mark.s3
+def test_an_unfinished_s3_writer_is_a_leftover_until_aborted(request: pytest.FixtureRequest) -> None:
+    """Past its first part a writer has a multipart upload open: listed while it runs, gone on abort."""
+    s3 = s3_backend(request.getfixturevalue("seaweed_s3"))
+    store = s3.store
+    assert isinstance(store, S3BlobStore)
+    writer = store.writer()
+    writer.write(os.urandom(store.part_size + 1))
+    found = store.leftovers(datetime.now(UTC) + timedelta(seconds=5))
+    assert [item.kind for item in found] == ["multipart upload"]
+    writer.abort()
+    assert s3.leftovers() == []

@@ -46,6 +46,7 @@ def test_event_fields_and_leaf_hash(world: World) -> None:
         "request_id",
         "payload_digest",
         "policy_version",
+        "token_id",  # the token that made the write, by id
     }
     assert event["target"] == f"record:{rec['id']}" and event["actor"] == world.admin.principal
     assert len(event["leaf_hash"]) == 64 and event["payload_digest"].startswith("sha256:")

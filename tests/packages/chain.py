@@ -131,7 +131,8 @@ class PackageChain:
 
     def files(self, tag: str) -> list[dict[str, Any]]:
         out = []
-        for name in ("config.json", "model.safetensors"):
+        # a folder a run can start from: config, weights and a tokenizer
+        for name in ("config.json", "model.safetensors", "tokenizer.json"):
             data = f"{tag}:{name}".encode() + os.urandom(16)
             out.append({"path": name, "digest": self.blob(data), "size": len(data)})
         return out

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from app.access.models import ApiToken
+from app.core.db import utcnow
+from app.core.security import hash_token
+from app.state import AppState
 from tests.web.support import Site, browser, csrf_of, revoke_token, sign_in
 
 PAGES = [
@@ -74,7 +82,7 @@ def test_a_bad_token_is_refused_without_a_cookie(site: Site, token: str) -> None
     client = browser(site.world)
     response = client.post("/web/sign-in", data={"token": token, "csrf": csrf_of(client)})
     assert response.status_code == 401
-    assert "set-cookie" not in response.headers and "unknown or revoked" in response.text
+    assert "set-cookie" not in response.headers and "unknown, expired or revoked" in response.text
 
 
 def test_a_sign_in_posted_from_another_site_is_refused(site: Site) -> None:
@@ -95,13 +103,59 @@ def test_next_never_leaves_the_pages(site: Site, target: str) -> None:
     assert response.headers["location"] == "/web/"
 
 
-def test_sign_out_clears_the_cookie(site: Site) -> None:
+def _sign_out_csrf(client: TestClient) -> str:
+    """Open the sign-out page, as the header's link does: a form with a CSRF token of its own."""
+    form = client.get("/web/sign-out")
+    assert form.status_code == 200 and 'action="/web/sign-out"' in form.text
+    assert "path=/web/sign-out" in form.headers["set-cookie"].lower()
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_sign_out_is_a_post_that_clears_the_cookie(site: Site) -> None:
     client = browser(site.world)
     sign_in(client, site.viewer.token)
-    out = client.get("/web/sign-out")
+    out = client.post("/web/sign-out", data={"csrf": _sign_out_csrf(client)})
     assert out.status_code == 303 and out.headers["location"] == "/web/sign-in"
     assert 'rlhf_registry_session=""' in out.headers["set-cookie"] or "max-age=0" in out.headers["set-cookie"].lower()
     assert client.get("/web/").status_code == 303
+
+
+def test_a_get_of_the_sign_out_url_does_not_sign_out(site: Site) -> None:
+    """A link or an image on another site must not sign the browser out: GET shows the form only."""
+    client = browser(site.world)
+    sign_in(client, site.viewer.token)
+    for _ in range(2):
+        _sign_out_csrf(client)
+    assert client.get("/web/").status_code == 200
+
+
+def test_a_sign_out_posted_from_another_site_is_refused(site: Site) -> None:
+    client = browser(site.world)
+    sign_in(client, site.viewer.token)
+    _sign_out_csrf(client)  # the cookie is set; the forged post cannot know its value
+    for data in ({}, {"csrf": "forged"}):
+        refused = client.post("/web/sign-out", data=data)
+        assert refused.status_code == 403 and "rlhf_registry_session" not in refused.headers.get("set-cookie", "")
+    assert client.get("/web/").status_code == 200
+
+
+def test_the_sign_out_page_sends_a_signed_out_browser_to_sign_in(site: Site) -> None:
+    response = browser(site.world).get("/web/sign-out")
+    assert response.status_code == 303 and response.headers["location"] == "/web/sign-in"
+
+
+def test_an_expired_token_cannot_sign_in(site: Site) -> None:
+    api = site.world.principal()
+    created = api.post("/v1/tokens", json={"expires_in_days": 1}).json()
+    client = browser(site.world)
+    assert sign_in(client, created["token"]).status_code == 303
+    assert client.get("/web/").status_code == 200
+    expire_token(site.world.state, created["token"])
+    assert client.get("/web/").status_code == 303  # the session ends with the token
+    refused = client.post("/web/sign-in", data={"token": created["token"], "csrf": csrf_of(client)})
+    assert refused.status_code == 401 and "unknown, expired or revoked" in refused.text
 
 
 def test_a_revoked_token_ends_the_session_at_the_next_request(site: Site) -> None:
@@ -122,3 +176,11 @@ def test_root_leads_to_the_pages(site: Site) -> None:
 def test_pages_stay_out_of_the_openapi_schema(site: Site) -> None:
     paths = site.world.client.app.openapi()["paths"]  # type: ignore[attr-defined]
     assert not [p for p in paths if p == "/" or p.startswith("/web")]
+
+
+def expire_token(state: AppState, token: str) -> None:
+    """Move a token's expiry to now (no sleeping until it passes)."""
+    with state.sessions.write() as session:
+        stmt = update(ApiToken).where(ApiToken.token_hash == hash_token(token)).values(expires_at=utcnow())
+        session.execute(stmt)
+        session.commit()

@@ -1,8 +1,8 @@
-"""What a trainer is given and what it returns, and the check of a run's `params` against the installed TRL.
+"""What a trainer is given and what it returns, and the worker's check of a run's `params`: the API's
+(`app.runs.trainer_params`, on the exported TRL fields), then the installed TRL's own.
 
-`validate_params` is also called by the API before a run is queued, so this module imports neither torch
-nor TRL at import time: the TRL config classes are imported on the first call that needs them. Which
-names are ours and how they map onto TRL's is in `param_names`.
+This module imports neither torch nor TRL at import time: the TRL config classes are imported on the first
+call that needs them.
 """
 
 from __future__ import annotations
@@ -14,26 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ValidationFailed
-from workers.trainers.param_names import (
-    KINDS,
-    OUR_PARAMS,
-    RESERVED,
-    SPELLED_OURS,
-    TRL_CONFIGS,
-    trl_fields,
-    trl_version,
-)
+from app.runs.trainer_params import ppo_refusal, refuse
+from app.runs.trainer_params import validate_params as app_validate_params
+from workers.trainers.param_names import trl_fields, trl_version
 from workers.trainers.trl_config import build_config
-
-POSITIVE_INTS = (
-    "max_steps",
-    "per_device_batch_size",
-    "max_length",
-    "max_completion_length",
-    "checkpoint_every",
-    "max_eval_prompts",
-)
-NON_NEGATIVE = ("beta", "kl_coefficient")
 
 
 @dataclass
@@ -77,11 +61,6 @@ class TrainResult:
     stopped: bool = False
 
 
-def _refuse(detail: str, key: str | None = None, msg: str | None = None) -> ValidationFailed:
-    loc: list[str] = ["body", "params"] if key is None else ["body", "params", key]
-    return ValidationFailed(detail, errors=[{"loc": loc, "msg": msg or detail}])
-
-
 def ppo_available() -> bool:
     """Whether the installed TRL still ships PPOTrainer (it left TRL in 1.13), found without importing TRL."""
     spec = importlib.util.find_spec("trl")
@@ -92,96 +71,23 @@ def ppo_available() -> bool:
 
 
 def refuse_ppo() -> ValidationFailed:
-    installed = trl_version()
-    if installed is not None and ppo_available():
-        why = f"this worker has no PPO adapter for TRL {installed}"
-    else:
-        why = f"the installed TRL ({installed or 'not installed'}) does not ship PPOTrainer, which left TRL in 1.13"
-    return _refuse(
-        f"kind 'ppo' cannot run: {why}. Use kind 'rloo' (REINFORCE leave-one-out with a KL penalty against the "
-        "reference model, on the same inputs and with the same kl_coefficient).",
-        msg="ppo unavailable; use rloo",
-    )
-
-
-def _check_value(key: str, value: Any) -> None:
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    is_number = (is_int or isinstance(value, float)) and value == value  # NaN is no number
-    if key in POSITIVE_INTS and not (is_int and value >= 1):
-        raise _refuse(f"params.{key} must be an integer >= 1", key, "must be an integer >= 1")
-    if key == "seed" and not (is_int and value >= 0):
-        raise _refuse("params.seed must be an integer >= 0", key, "must be an integer >= 0")
-    if key == "learning_rate" and not (is_number and value > 0):
-        raise _refuse("params.learning_rate must be a number > 0", key, "must be a number > 0")
-    if key in NON_NEGATIVE and not (is_number and value >= 0):
-        raise _refuse(f"params.{key} must be a number >= 0", key, "must be a number >= 0")
-    if key == "num_generations" and not (is_int and value >= 2):
-        raise _refuse("params.num_generations must be an integer >= 2", key, "must be an integer >= 2")
+    return ppo_refusal(trl_version(), ppo_available())
 
 
 def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Refuse (`validation_failed`) a key the kind does not understand, a bad value, or `ppo` where it
-    cannot run; return a copy of `params`. Where TRL is installed, the kind's TRL config is also built
-    from them, so a combination TRL refuses (say a batch not divisible by `num_generations`) is refused
-    here, before anything is queued."""
-    if kind not in KINDS:
-        raise ValidationFailed(
-            f"unknown run kind {kind!r}; one of {list(KINDS)}", errors=[{"loc": ["body", "kind"], "msg": "unknown"}]
-        )
+    """The API's check (`app.runs.trainer_params`), then, where TRL is installed, the kind's TRL config
+    built from `params`, so a worker refuses what its own TRL refuses before it loads a model."""
     if kind == "ppo":
         raise refuse_ppo()
-    if not isinstance(params, dict):
-        raise _refuse("params must be an object", msg="not an object")
-    fields = trl_fields(kind)
-    for key, value in params.items():
-        _check_key(kind, key, value, fields)
-    if fields is not None:
-        _check_with_trl(kind, params)
-    return dict(params)
-
-
-def _check_key(kind: str, key: str, value: Any, fields: frozenset[str] | None) -> None:
-    ours = OUR_PARAMS[kind]
-    if key in ours:
-        _check_value(key, value)
-        return
-    if key in SPELLED_OURS and SPELLED_OURS[key] in ours:
-        raise _refuse(f"params.{key}: write {SPELLED_OURS[key]}", key, f"use {SPELLED_OURS[key]}")
-    if key == "beta" and "kl_coefficient" in ours:
-        raise _refuse(
-            f"params.beta: a {kind} run writes its KL coefficient as kl_coefficient", key, "use kl_coefficient"
-        )
-    if key == "kl_coefficient" and "beta" in ours:
-        raise _refuse("params.kl_coefficient: a dpo run writes its KL coefficient as beta", key, "use beta")
-    if key in RESERVED:
-        raise _refuse(f"params.{key} is set by the worker, not by a run", key, "reserved")
-    if key == "trust_remote_code" or (isinstance(value, dict) and "trust_remote_code" in value):
-        raise _refuse(
-            f"params.{key}: a worker never runs code shipped inside a model folder (trust_remote_code)", key, "refused"
-        )
-    if fields is None or key not in fields:
-        if kind not in TRL_CONFIGS:
-            where = "has no TRL config"
-        elif fields is None:
-            where = "cannot be checked: TRL is not installed here"
-        else:
-            where = f"is not a field of TRL's {TRL_CONFIGS[kind][1]}"
-        raise _refuse(
-            f"unknown param {key!r} for a {kind} run: it is not one of ours {sorted(ours)} and {where}", key, "unknown"
-        )
+    checked = app_validate_params(kind, params)
+    if trl_fields(kind) is not None:
+        _check_with_trl(kind, checked)
+    return checked
 
 
 def _check_with_trl(kind: str, params: dict[str, Any]) -> None:
-    """Build the TRL config (its own checks run in `__post_init__`), then check what spans our keys and TRL's."""
+    """Build the TRL config: its own checks run in `__post_init__`."""
     try:
-        config = build_config(kind, params, Path("validate-only"))
+        build_config(kind, params, Path("validate-only"))
     except (TypeError, ValueError) as exc:
-        raise _refuse(f"TRL refuses these params for a {kind} run: {exc}", msg=str(exc)) from exc
-    completion = getattr(config, "max_completion_length", params.get("max_completion_length"))
-    if "max_length" in params and completion is not None and params["max_length"] <= completion:
-        raise _refuse(
-            f"params.max_length ({params['max_length']}) must exceed max_completion_length ({completion}): "
-            "prompts are cut to the difference",
-            "max_length",
-            "must exceed max_completion_length",
-        )
+        raise refuse(f"TRL refuses these params for a {kind} run: {exc}", msg=str(exc)) from exc
