@@ -16,7 +16,6 @@ from rich.table import Table
 
 from app import importers
 from app.client import ApiError, RegistryClient
-from app.exporters import export_dataset
 
 prompts_app = typer.Typer(help="Prompt sets.", no_args_is_help=True)
 batches_app = typer.Typer(help="Annotation batches.", no_args_is_help=True)
@@ -285,5 +284,9 @@ def datasets_export(
                 client.download_blob(digest, local, partial(progress.advance, task))
         except ApiError as exc:
             fail(exc)
+        # pyarrow is imported here, not with the CLI: it would add about 100 MiB to every command,
+        # `verify` included, whose whole budget is 200 MiB
+        from app.exporters import export_dataset
+
         rows = export_dataset(local, dest, fmt=fmt, split=split, with_labels=with_labels)  # type: ignore[arg-type]
     out.print(f"{rows} rows -> {dest}")

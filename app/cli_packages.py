@@ -33,8 +33,10 @@ def verify(
 ) -> None:
     """Verify a handoff package offline: the canonical zip form, the signature, every digest, and the
     lineage back to criteria. Exits 0 only when everything checks; otherwise names each failure and
-    exits 1. Without --public-key the archive's own key is used: that proves the archive is intact, not
-    who signed it, so compare the key id and fingerprint printed with GET /v1/signing-key."""
+    exits 1. Runs in bounded memory: every entry streams through its hash, and an entry the manifest
+    does not list, or that declares more bytes than the manifest lists for it, is refused unread.
+    Without --public-key the archive's own key is used: that proves the archive is intact, not who
+    signed it, so compare the key id and fingerprint printed with GET /v1/signing-key."""
     try:
         pinned = public_key.read_bytes() if public_key is not None else None
     except OSError as exc:

@@ -50,6 +50,7 @@ from app.packages.zip_form import check_form
 MAX_MESSAGE = 2000
 # the parents of all records and the record dependencies of all provenance files, which verify keeps
 MAX_LINKS = 50_000
+MAX_KEPT_TEXT = 256  # of a record's id, digest, kind or parent id (UUIDs and sha256 digests are far shorter)
 RECORD_DIGEST_FIELDS = ("kind", "name", "version", "project", "parents", "spec", "blobs", "derived")
 # the most uncompressed bytes an archive may declare, and the verifier will read, over all its entries
 MAX_TOTAL_BYTES = 4 * 1024**3
@@ -109,19 +110,28 @@ def _record_problem(record: Any) -> str | None:
     for key in ("id", "digest", "kind"):
         if not isinstance(record[key], str) or not record[key]:
             return f"its {key} is not a non-empty string"
+        if len(record[key]) > MAX_KEPT_TEXT:
+            return f"its {key} is longer than {MAX_KEPT_TEXT} characters"
     if not isinstance(record["parents"], list):
         return "its parents are not a list"
     for parent in record["parents"]:
         if not isinstance(parent, dict) or not isinstance(parent.get("id"), str):
             return f"a parent without an id: {json.dumps(parent)[:120]}"
+        if len(parent["id"]) > MAX_KEPT_TEXT:
+            return f"a parent id is longer than {MAX_KEPT_TEXT} characters"
     return None
 
 
 def _skeleton(record: dict[str, Any]) -> dict[str, Any]:
     """What the lineage and provenance checks use of a checked record: holding no more than this of each
     keeps the verifier's memory to one record's size, not the archive's."""
-    kept = {key: record[key] for key in ("id", "digest", "kind", "name", "version")}
-    parents = [{key: parent[key] for key in ("id", "role", "kind") if key in parent} for parent in record["parents"]]
+    kept = {key: record[key] for key in ("id", "digest", "kind")}
+    # the name, version and parents' roles and kinds only go into messages
+    kept |= {key: str(record[key])[:MAX_KEPT_TEXT] for key in ("name", "version")}
+    parents = [
+        {"id": parent["id"], **{key: str(parent[key])[:MAX_KEPT_TEXT] for key in ("role", "kind") if key in parent}}
+        for parent in record["parents"]
+    ]
     return kept | {"parents": parents}
 
 

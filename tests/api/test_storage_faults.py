@@ -13,59 +13,23 @@ import hashlib
 import os
 import shutil
 import signal
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from app.core import migrate
 from app.core.settings import Settings
-from app.main import create_app
-from app.state import AppState
 from bench.serving import HOST, free_port
-from tests.conftest import Api, RecordingDispatcher, World
+from tests.conftest import Api, World
+from tests.support.live_app import Live, served
 from tests.support.seaweed import SeaweedServer, SeaweedStartError
 from tests.support.services import missing_service
 
 MiB = 1024 * 1024
 PART = 5 * MiB
-
-
-@dataclass
-class Live:
-    url: str
-    state: AppState
-    world: World
-
-
-@contextmanager
-def _served(settings: Settings) -> Iterator[Live]:
-    """The app over `settings` (migrated first), served by uvicorn in a thread on a free loopback port."""
-    migrate.upgrade(settings.database_url)
-    state = AppState.build(settings)
-    state.dispatcher = RecordingDispatcher()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(state=state), host=HOST, port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=30) as client:
-            yield Live(f"http://{HOST}:{port}", state, World(state, client))  # type: ignore[arg-type]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        state.sessions.engine.dispose()
 
 
 def _settings(data_dir: Path, **values: Any) -> Settings:
@@ -101,7 +65,7 @@ def seaweed() -> Iterator[SeaweedServer]:
 @pytest.fixture(scope="module")
 def live(seaweed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir = tmp_path_factory.mktemp("faults")
-    with _served(_settings(data_dir, **_s3_values(seaweed.endpoint_url, seaweed.bucket))) as running:
+    with served(_settings(data_dir, **_s3_values(seaweed.endpoint_url, seaweed.bucket))) as running:
         yield running
 
 
@@ -207,7 +171,7 @@ def test_a_store_that_is_gone_is_503(live: Live, tmp_path: Path) -> None:
     settings = _settings(
         live.state.settings.data_dir, database_url=live.state.settings.database_url, **_s3_values(nowhere, "x")
     )
-    with _served(settings) as gone:
+    with served(settings) as gone:
         client = Api(gone.world.client, uploader.token, uploader.principal)  # type: ignore[arg-type]
         _assert_unavailable(client.get(f"/v1/blobs/{_digest(stored)}"))
         _assert_unavailable(client.post("/v1/blobs", content=b"new"))
@@ -215,7 +179,7 @@ def test_a_store_that_is_gone_is_503(live: Live, tmp_path: Path) -> None:
 
 
 def test_a_failing_blob_folder_is_503(tmp_path: Path) -> None:
-    with _served(_settings(tmp_path / "fs")) as fs:
+    with served(_settings(tmp_path / "fs")) as fs:
         uploader = _uploader(fs.world)
         stored = os.urandom(1000)
         assert uploader.post("/v1/blobs", content=stored).status_code == 201

@@ -249,3 +249,20 @@ def test_a_central_directory_over_the_cap_is_refused_unread(built: Built, tmp_pa
         f"archive: its central directory declares {MAX_ENTRIES + 1} entries, over the limit of {MAX_ENTRIES}"
         " (refused unread)"
     ]
+
+
+def test_the_largest_document_verify_parses_stays_within_the_limit(
+    built: Built, stack: AppState, tmp_path: Path, public_key: Path
+) -> None:
+    files = built.files()
+    path = _a_record(files)
+    record = json.loads(files[path])
+    # one character beyond the BMP makes Python hold the whole string at four bytes a character
+    record["spec"] = {"text": "\U0001f600" + "a" * (MAX_DOCUMENT_BYTES - 4 * 1024 - len(files[path]))}
+    files[path] = json.dumps(record, ensure_ascii=False).encode()
+    assert MAX_DOCUMENT_BYTES - 8 * 1024 < len(files[path]) <= MAX_DOCUMENT_BYTES
+    _resign(stack, files, {})
+    code, output, peak = _verify_measured(_write(tmp_path, zip_bytes(files)), public_key)
+    assert code == 1 and f"digest of record {record['kind']} {record['name']}" in output, output  # parsed, then hashed
+    assert "refused" not in output, output
+    assert peak < PEAK_LIMIT, peak
