@@ -80,6 +80,7 @@ def create_token(body: TokenCreate, uow: UowDep, caller: PrincipalDep, state: St
         expires_in_days=body.expires_in_days,
         expires_at=body.expires_at,
         max_days=state.settings.token_max_days,
+        parent_expires_at=caller.token_expires_at,
     )
     return TokenCreated(**_token_read(view).model_dump(), token=secret)
 

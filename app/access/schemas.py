@@ -6,13 +6,13 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from app.access.service import PRINCIPAL_NAME_RE
-from app.core.names import GRAMMAR, NAME_PATTERN
+from app.core.names import GRAMMAR, NAME_MAX_LENGTH, NAME_PATTERN
 
 
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN, description=f"the project's name: {GRAMMAR}")
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH, description=f"the project's name: {GRAMMAR}")
     description: str = ""
 
 

@@ -16,7 +16,7 @@ from app.access.models import ApiToken, Membership, Principal, Project
 from app.core import names
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed, VersionConflict
-from app.core.security import ROLES, hash_token, new_token, role_satisfies
+from app.core.security import ROLES, bearer_secret, hash_token, new_token, role_satisfies
 from app.core.uow import UnitOfWork
 
 PRINCIPAL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
@@ -44,6 +44,7 @@ class Actor:
     name: str
     is_global_admin: bool
     token_id: str | None = None  # the token the request authenticated with: audit events and logs name it
+    token_expires_at: datetime | None = None  # that token's expiry: no token it creates may outlive it
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ class ProjectAccess:
 def authenticate(session: Session | Connection, authorization: str | None, *, now: datetime | None = None) -> Actor:
     """The principal of a bearer token. A token that is unknown, revoked or expired (at `now`, the
     current time unless given) is 401, and the detail says which of the three, nothing more."""
-    if not authorization or not authorization.lower().startswith("bearer "):
+    token = bearer_secret(authorization)
+    if token is None:
         raise Unauthenticated("send an Authorization: Bearer <token> header")
-    token = authorization[7:].strip()
     conn = session.connection() if isinstance(session, Session) else session
     row = repository.PRINCIPAL_BY_TOKEN.first(conn, {"token_hash": hash_token(token)})
     if row is None:
@@ -66,7 +67,7 @@ def authenticate(session: Session | Connection, authorization: str | None, *, no
         raise Unauthenticated("the bearer token has been revoked")
     if row[5] is not None and row[5] <= (now or utcnow()):
         raise Unauthenticated("the bearer token has expired")
-    return Actor(id=row[0], name=row[1], is_global_admin=bool(row[2]), token_id=row[3])
+    return Actor(id=row[0], name=row[1], is_global_admin=bool(row[2]), token_id=row[3], token_expires_at=row[5])
 
 
 def project_access(session: Session, principal: Identity, name: str, allowed: frozenset[str]) -> ProjectAccess:

@@ -38,10 +38,17 @@ class TokenView:
 
 
 def expiry(
-    *, expires_in_days: int | None, expires_at: datetime | None, max_days: int | None, now: datetime
+    *,
+    expires_in_days: int | None,
+    expires_at: datetime | None,
+    max_days: int | None,
+    now: datetime,
+    parent_expires_at: datetime | None = None,
 ) -> datetime | None:
-    """When a new token expires: as asked, else never, or (when the server sets a maximum lifetime of
-    `max_days`) after that maximum, which no asked expiry may exceed."""
+    """When a new token expires: as asked, else never, or at the earliest of two caps, which no asked
+    expiry may exceed: the server's maximum lifetime of `max_days`, and `parent_expires_at`, the expiry
+    of the token that authenticated the request (a token that expires cannot create one that outlives
+    it)."""
     if expires_in_days is not None:
         expires_at = now + timedelta(days=expires_in_days)
     if expires_at is not None and expires_at <= now:
@@ -49,16 +56,19 @@ def expiry(
             "a token's expiry must be in the future",
             errors=[{"loc": ["body", "expires_at"], "msg": "not in the future"}],
         )
-    if max_days is None:
+    caps: list[tuple[datetime, str]] = []
+    if max_days is not None:
+        caps.append((now + timedelta(days=max_days), f"this server issues tokens for at most {max_days} days"))
+    if parent_expires_at is not None:
+        why = f"a token may not outlive the token that creates it, which expires at {parent_expires_at.isoformat()}"
+        caps.append((parent_expires_at, why))
+    if not caps:
         return expires_at
-    latest = now + timedelta(days=max_days)
+    latest, why = min(caps, key=lambda cap: cap[0])
     if expires_at is None:
         return latest
     if expires_at > latest:
-        raise ValidationFailed(
-            f"this server issues tokens for at most {max_days} days",
-            errors=[{"loc": ["body", "expires_at"], "msg": f"more than {max_days} days away"}],
-        )
+        raise ValidationFailed(why, errors=[{"loc": ["body", "expires_at"], "msg": "later than a token may live"}])
     return expires_at
 
 
@@ -71,12 +81,24 @@ def create(
     expires_in_days: int | None,
     expires_at: datetime | None,
     max_days: int | None,
+    parent_expires_at: datetime | None,
     now: datetime | None = None,
 ) -> tuple[TokenView, str]:
-    """A new token and its secret, for the caller or (a global admin only) for `principal_name`."""
+    """A new token and its secret, for the caller or (a global admin only) for `principal_name`.
+
+    `parent_expires_at` is the expiry of the token the caller authenticated with (None: it never
+    expires, or the caller is no request's, as on the command line). The new token expires no later,
+    whoever it is for: a global admin's token for another principal is capped as one for itself, so
+    no token, however it was created, yields a credential that outlives it."""
     now = now or utcnow()
     owner = _owner(uow.session, caller, principal_name)
-    when = expiry(expires_in_days=expires_in_days, expires_at=expires_at, max_days=max_days, now=now)
+    when = expiry(
+        expires_in_days=expires_in_days,
+        expires_at=expires_at,
+        max_days=max_days,
+        now=now,
+        parent_expires_at=parent_expires_at,
+    )
     row, secret = issue_token(uow, owner, actor=caller.name, label=label, expires_at=when, now=now)
     return TokenView(row, owner.name), secret
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import AppError, PayloadTooLarge, RateLimited
 from app.core.logging import request_id_var
+from app.core.security import bearer_secret
 
 log = logging.getLogger("rlhf_registry.access")
 
@@ -164,13 +165,16 @@ class BodyLimitMiddleware:
 class WriteRateLimitMiddleware:
     """At most `per_minute` writes (POST, PUT, PATCH, DELETE) a minute for each bearer token, in bursts
     of up to as many; beyond, 429 `rate_limited` with `Retry-After`. Reads pass through untouched, and
-    so do requests without a token (they are refused or served by their own authentication).
+    so do requests without a bearer secret (their authentication refuses them).
 
     A token bucket per token, held in this process: each replica limits on its own, so a client spread
-    over several replicas may write that many times more. Buckets are keyed by a hash of the header, so
-    no secret is kept, and only the `MAX_BUCKETS` most recently used are kept: a bucket dropped for a
-    newer one starts full again when its token comes back. Everything runs on the event loop, so the
-    buckets need no lock."""
+    over several replicas may write that many times more. Buckets are keyed by a hash of the secret as
+    authentication reads it (`bearer_secret`: any case of `Bearer`, any spaces around the secret), so
+    no secret is kept and no respelling of a header escapes its bucket. A bucket is made only once a
+    request with that secret has authenticated (the route has named its token on the request's state,
+    `app.api.deps.note_token`): made-up secrets fill no buckets. Only the `MAX_BUCKETS` most recently
+    used are kept: a bucket dropped for a newer one starts full again when its token comes back.
+    Everything runs on the event loop, so the buckets need no lock."""
 
     MAX_BUCKETS = 100_000
 
@@ -178,18 +182,38 @@ class WriteRateLimitMiddleware:
         self.app = app
         self.capacity = float(per_minute)
         self.per_second = per_minute / 60.0
-        # token hash -> (tokens left, when counted); in least recently used order
+        # secret hash -> (tokens left, when counted); in least recently used order
         self.buckets: dict[bytes, tuple[float, float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
-            authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
-            if authorization is not None:
-                wait = self.take(hashlib.sha256(authorization).digest(), time.monotonic())
-                if wait > 0:
-                    await self._refuse(send, math.ceil(wait))
-                    return
-        await self.app(scope, receive, send)
+        key = self.key(scope) if scope["type"] == "http" and scope["method"] in WRITE_METHODS else None
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        if key in self.buckets:
+            wait = self.take(key, time.monotonic())
+            if wait > 0:
+                await self._refuse(send, math.ceil(wait))
+                return
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+
+        async def send_counting(message: Message) -> None:
+            # The token's first write here (or its first since its bucket was dropped): counted once it
+            # has authenticated. Writes already under way when the bucket is made count as they answer.
+            if message["type"] == "http.response.start" and state.get("token_id") is not None:
+                self.take(key, time.monotonic())
+            await send(message)
+
+        await self.app(scope, receive, send_counting)
+
+    @staticmethod
+    def key(scope: Scope) -> bytes | None:
+        """The bucket key of a request: a hash of its bearer secret; None when it sends none."""
+        header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+        secret = bearer_secret(header.decode("latin-1")) if header is not None else None
+        return hashlib.sha256(secret.encode()).digest() if secret is not None else None
 
     def take(self, key: bytes, now: float) -> float:
         """Spend one write of `key`'s bucket: 0 when allowed, else the seconds until one is refilled."""

@@ -18,13 +18,18 @@ from app.records.models import Record, RecordBlob
 
 
 def record_upload(uow: UnitOfWork, principal: Identity, info: BlobInfo) -> bool:
-    """Note a completed upload; True when the store did not know this content before."""
+    """Note a completed upload; True when `principal` had not uploaded this content before (201 to the
+    client). Whether the store held it already, uploaded by anyone else, is never told: a caller who
+    guesses some content must not learn that another project stored it."""
     session = uow.session
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(Blob).values(digest=info.digest, size=info.size).on_conflict_do_nothing())
     new = session.execute(
-        insert(Blob).values(digest=info.digest, size=info.size).on_conflict_do_nothing().returning(Blob.digest)
+        insert(BlobUploader)
+        .values(digest=info.digest, principal_id=principal.id)
+        .on_conflict_do_nothing()
+        .returning(BlobUploader.digest)
     ).first()
-    session.execute(insert(BlobUploader).values(digest=info.digest, principal_id=principal.id).on_conflict_do_nothing())
     uow.audit(
         actor=principal.name,
         action="blob.uploaded",

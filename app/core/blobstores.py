@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from app.core.blobs import BlobStore, FilesystemBlobStore
+from app.core.blobs import BlobStore
+from app.core.blobs_fs import FilesystemBlobStore
 from app.core.blobs_s3 import S3BlobStore
 from app.core.settings import Settings
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.kinds.base import KindContext, KindDefinition
-from app.kinds.model_files import FolderFiles, check_sizes, check_unique_paths, file_blob_refs, folder_figures
+from app.kinds.model_files import ModelFile, check_sizes, check_unique_paths, file_blob_refs, folder_figures
 
 # A hub revision must be an exact commit: a branch or tag name can move after registration.
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -32,7 +32,7 @@ class ExternalModel(BaseModel):
 class BaseModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    files: FolderFiles | None = None
+    files: list[ModelFile] | None = None
     external: ExternalModel | None = None
     architecture: str | None = None
     license: str | None = None

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.errors import CriteriaIncompatible, MissingReference, ValidationFailed
 from app.kinds.base import KindContext, KindDefinition, ParentRole
-from app.kinds.model_files import FolderFiles, check_sizes, check_unique_paths, file_blob_refs, folder_figures
+from app.kinds.model_files import ModelFile, check_sizes, check_unique_paths, file_blob_refs, folder_figures
 from app.kinds.semver import Semver
 from app.kinds.waiver import waivers_covering
 from app.records.models import Record
@@ -32,7 +32,7 @@ class RewardMetrics(BaseModel):
 class CheckpointSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    files: FolderFiles = Field(min_length=1)
+    files: list[ModelFile] = Field(min_length=1)
     hyperparameters: dict[str, Any] = {}
     run_id: str | None = None
     metrics: dict[str, Any] = {}

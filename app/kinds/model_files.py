@@ -12,13 +12,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.core.digests import hex_of, is_digest
 from app.core.errors import ValidationFailed
-from app.core.settings import get_settings
 from app.kinds.base import KindContext
 
 # NUL and the other control characters (C0, DEL, C1) and lone surrogates: no file system or archive
@@ -58,21 +57,6 @@ class ModelFile(BaseModel):
         if not is_digest(value):
             raise ValueError("digest must be sha256:<64 hex>")
         return value
-
-
-def check_file_count(files: Any) -> Any:
-    """Refuse a folder of more files than `max_folder_files` allows, before any of them is parsed: a
-    registration's cost grows with its files, and one registration must not hold the others up long."""
-    limit = get_settings().max_folder_files
-    if isinstance(files, list) and len(files) > limit:
-        raise ValueError(
-            f"a model folder holds at most {limit} files (RLHF_REGISTRY_MAX_FOLDER_FILES); this one lists {len(files)}"
-        )
-    return files
-
-
-# the `files` of a spec: a model folder
-FolderFiles = Annotated[list[ModelFile], BeforeValidator(check_file_count)]
 
 
 def check_unique_paths(files: Sequence[ModelFile] | Sequence[dict[str, Any]]) -> None:

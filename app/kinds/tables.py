@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from app.core.blobs import BlobStore, FilesystemBlobStore
+from app.core.blobs import BlobStore
+from app.core.blobs_fs import FilesystemBlobStore
 from app.core.errors import PayloadTooLarge, ValidationFailed
 from app.core.settings import Settings
 
@@ -36,14 +37,38 @@ _JSONL_BLOCK = pa_json.ReadOptions().block_size
 @dataclass(frozen=True)
 class TableLimits:
     """What the rows of one registration may hold: `max_rows` rows (RLHF_REGISTRY_MAX_BATCH_ROWS), each
-    with at most `max_row_bytes` bytes of text (RLHF_REGISTRY_MAX_ROW_BYTES). Over either: 413."""
+    with at most `max_row_bytes` bytes of text (RLHF_REGISTRY_MAX_ROW_BYTES). Over either: 413. And the
+    files a model folder may list: `max_folder_files` (RLHF_REGISTRY_MAX_FOLDER_FILES), beyond which 422
+    (`check_folder`)."""
 
     max_rows: int
     max_row_bytes: int
+    max_folder_files: int
 
     @classmethod
     def of(cls, settings: Settings) -> TableLimits:
-        return cls(max_rows=settings.max_batch_rows, max_row_bytes=settings.max_row_bytes)
+        return cls(
+            max_rows=settings.max_batch_rows,
+            max_row_bytes=settings.max_row_bytes,
+            max_folder_files=settings.max_folder_files,
+        )
+
+    def check_folder(self, raw_spec: Any) -> None:
+        """Refuse a spec whose `files` (a model folder: base models and checkpoints, the only specs that
+        list files) hold more than `max_folder_files` entries. Called on the raw spec, before its files
+        are parsed or their blobs looked up: a registration's cost grows with its files, and one
+        registration must not hold the others up long."""
+        files = raw_spec.get("files") if isinstance(raw_spec, dict) else None
+        if isinstance(files, list) and len(files) > self.max_folder_files:
+            limit = self.max_folder_files
+            raise ValidationFailed(
+                f"a model folder holds at most {limit} files (RLHF_REGISTRY_MAX_FOLDER_FILES); this one lists "
+                f"{len(files)}",
+                errors=[
+                    {"loc": ["body", "spec", "files"], "msg": f"at most {limit} files; this one lists {len(files)}"}
+                ],
+                extra={"limit": limit},
+            )
 
     def check_count(self, rows: int, *, where: list[Any]) -> None:
         if rows > self.max_rows:

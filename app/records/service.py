@@ -212,7 +212,8 @@ def register(
     store: BlobStore,
     limits: TableLimits | None = None,
 ) -> Registration:
-    """Register `body` as a record of `kind`; `limits` bound the rows of a client's registration."""
+    """Register `body` as a record of `kind`; `limits` bound the rows and folder files of a client's
+    registration."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"loc": ["body"], "msg": "not an object"}])
     _check_keys(kind, body)
@@ -220,6 +221,8 @@ def register(
     raw_spec = body.get("spec", {})
     if kind.top_level_fields and isinstance(raw_spec, dict):
         raw_spec = {**raw_spec, **{key: body[key] for key in kind.top_level_fields if key in body}}
+    if limits is not None:
+        limits.check_folder(raw_spec)
     spec = kind.parse_spec(raw_spec)
     # the ORM session (`uow.session`) is built only by the steps that need it: a policy needs none
     parents = _resolve_parents(uow.session, project_id, kind, body) if kind.parent_roles else {}

@@ -1,11 +1,15 @@
 """Sending a run's message to the broker, and when a still-queued run is sent again (the outbox's backoff).
 
 A send that fails is logged and left to the outbox (app.runs.outbox): the run row, committed before any
-send, is what says a run must execute."""
+send, is what says a run must execute. The first send of a run a request queued is made on a thread of its
+own (`FirstSends`): a commit may run on the request's event loop (SQLite), and a send to a broker that does
+not answer blocks for seconds."""
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -49,3 +53,62 @@ def send_after_commit(dispatcher: Dispatcher, run_id: str) -> Callable[[], None]
         send_quietly(dispatcher, run_id)
 
     return send
+
+
+class FirstSends:
+    """The first send of each run a request queued, made in order on one daemon thread of this process, so
+    that neither the request's event loop nor a thread-pool worker waits on the broker. Bounded: while the
+    broker is down and sends queue up here, a run beyond `capacity` is left to the outbox."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._queue: queue.Queue[tuple[Dispatcher, str]] = queue.Queue(maxsize=capacity)
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Condition()
+        self._pending = 0
+
+    def after_commit(self, dispatcher: Dispatcher, run_id: str) -> Callable[[], None]:
+        """What the unit of work that queued a run does once it committed: hand the send to the thread."""
+
+        def hand_over() -> None:
+            self.submit(dispatcher, run_id)
+
+        return hand_over
+
+    def submit(self, dispatcher: Dispatcher, run_id: str) -> None:
+        self._ensure_started()
+        with self._idle:
+            self._pending += 1
+        try:
+            self._queue.put_nowait((dispatcher, run_id))
+        except queue.Full:
+            self._done()
+            log.warning("run %s not sent now (too many sends waiting on the broker); it will be sent again", run_id)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every send handed over so far was made (or failed) within `timeout` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _ensure_started(self) -> None:
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="run-first-sends")
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            dispatcher, run_id = self._queue.get()
+            try:
+                send_quietly(dispatcher, run_id)
+            finally:
+                self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+
+# one per process: the API's requests share it, as they share the broker connection
+first_sends = FirstSends()

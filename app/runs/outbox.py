@@ -3,22 +3,39 @@ re-send one backoff later, and then sends it once; a send that fails (the broker
 an error to the client. A background thread in the API and in every worker sends each queued run that no
 worker has claimed again whenever it is due, doubling its backoff each time, so a run survives a broker
 outage and a broker that lost its queue. A worker claims a run only while it is queued (app.runs.leases),
-so the duplicate deliveries this can cause are no-ops."""
+so the duplicate deliveries this can cause are no-ops.
+
+A run no worker takes is sent again for as long as it stays queued (the broker may have lost it, or no
+worker serves its queue): past `STUCK_AFTER` of re-sends each one is logged as a warning, and the
+`rlhf_registry_runs_queued` gauge counts the queued runs on every round."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from prometheus_client import Gauge
+from sqlalchemy import func, select, update
 
 from app.core.db import utcnow
+from app.core.settings import Settings
 from app.runs.dispatch import Dispatcher, backoff, send_quietly
 from app.runs.models import Run
 from app.state import AppState
 
 log = logging.getLogger("rlhf_registry.outbox")
 BATCH = 100
+# a run queued this long without a worker taking it is worth an operator's look
+STUCK_AFTER = timedelta(hours=1)
+QUEUED = Gauge(
+    "rlhf_registry_runs_queued", "Runs queued that no worker has picked up yet (as of the outbox's last round)"
+)
+
+
+def waited(settings: Settings, attempts: int) -> timedelta:
+    """How long, at least, a run sent `attempts` times since it was (re)queued has waited: its backoffs."""
+    return sum((backoff(settings, n) for n in range(1, attempts + 1)), timedelta())
 
 
 def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
@@ -29,6 +46,7 @@ def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
     A run claimed in between is not queued any more and is left alone."""
     now = utcnow()
     with state.sessions.read() as session:  # most rounds find nothing due: no write lock for them
+        QUEUED.set(session.execute(select(func.count()).select_from(Run).where(Run.status == "queued")).scalar_one())
         due = session.execute(
             select(Run.id, Run.dispatch_attempts)
             .where(Run.status == "queued", Run.next_dispatch_at <= now)
@@ -49,6 +67,13 @@ def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
             ).first()
             if moved is not None:
                 taken.append(run_id)
+                if waited(state.settings, attempts) >= STUCK_AFTER:
+                    log.warning(
+                        "run %s is still queued, sent %d times over at least %s: is a worker serving its queue?",
+                        run_id,
+                        attempts,
+                        waited(state.settings, attempts),
+                    )
         uow.commit()
     finally:
         uow.close()

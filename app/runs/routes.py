@@ -86,7 +86,5 @@ def run_events(
     access = access_service.project_access(uow.session, principal, project, VIEW)
     service.get_run(uow.session, access.project.id, run_id)
     events = service.events_after(uow.session, run_id, after, limit)
-    items = [
-        {"seq": e.seq, "at": e.at.isoformat().replace("+00:00", "Z"), "type": e.type, "data": e.data} for e in events
-    ]
+    items = [service.event_to_dict(e) for e in events]
     return {"items": items, "next_cursor": str(items[-1]["seq"]) if len(items) == limit else None}

@@ -34,7 +34,7 @@ from app.lineage.service import quarantined_among
 from app.records.models import Record
 from app.records.service import resolve_ref
 from app.runs import idempotency
-from app.runs.dispatch import Dispatcher, schedule_first_send, send_after_commit
+from app.runs.dispatch import Dispatcher, first_sends, schedule_first_send
 from app.runs.model_inputs import check_model_folder
 from app.runs.models import Run, RunEvent
 from app.runs.trainer_params import validate_params
@@ -145,18 +145,20 @@ def validate_request(session: Session, project_id: str, body: Any) -> RunRequest
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object")
     kind = body.get("kind")
-    if kind not in INPUTS:
+    if not isinstance(kind, str) or kind not in INPUTS:
         raise ValidationFailed(
             f"kind must be one of {sorted(INPUTS)}", errors=[{"loc": ["body", "kind"], "msg": "unknown kind"}]
         )
-    inputs = body.get("inputs") or {}
-    params = validate_params(kind, body.get("params") or {})
+    inputs = _object_or_empty(body, "inputs")
+    params = validate_params(kind, _object_or_empty(body, "params"))
     resolved = _resolve_inputs(session, project_id, kind, inputs)
     _check_rules(session, kind, resolved, inputs)
     for role in MODEL_ROLES:
         if role in resolved:
             check_model_folder(role, resolved[role])
-    output_name = body.get("output_name") or f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
+    output_name = body.get("output_name")
+    if output_name is None:
+        output_name = f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
     # the record the run registers takes this name: refused now rather than when the run ends
     names.check_record_name(output_name, loc=["body", "output_name"])
     pinned: dict[str, Any] = {
@@ -166,6 +168,16 @@ def validate_request(session: Session, project_id: str, body: Any) -> RunRequest
     if "outputs_blob" in inputs:
         pinned["outputs_blob"] = inputs["outputs_blob"]
     return RunRequest(kind, pinned, params, output_name)
+
+
+def _object_or_empty(body: dict[str, Any], field: str) -> dict[str, Any]:
+    """`body[field]`, an object; absent or null is an empty one, anything else is refused where it is."""
+    value = body.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(f"{field} must be an object", errors=[{"loc": ["body", field], "msg": "not an object"}])
+    return value
 
 
 def create_run(
@@ -231,7 +243,7 @@ def create_run(
         project=project_name,
         payload={"kind": request.kind, "inputs": request.pinned, "params": request.params},
     )
-    uow.after_commit(send_after_commit(dispatcher, run.id))
+    uow.after_commit(first_sends.after_commit(dispatcher, run.id))
     return run, True
 
 
@@ -290,6 +302,26 @@ def finish(session: Session, run: Run, status: str, error: dict[str, Any] | None
     add_event(session, run, "status", {"status": status, **({"error": error} if error else {})})
 
 
+def without_trace(data: Any) -> Any:
+    """A run's error or an event's data as the API shows it: without the `trace` (a Python traceback) that
+    runs which failed before errors were kept to words still hold, at the top or in an `error` object."""
+    if not isinstance(data, dict):
+        return data
+    shown = {key: value for key, value in data.items() if key != "trace"}
+    if isinstance(shown.get("error"), dict):
+        shown["error"] = without_trace(shown["error"])
+    return shown
+
+
+def event_to_dict(event: RunEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat().replace("+00:00", "Z"),
+        "type": event.type,
+        "data": without_trace(event.data),
+    }
+
+
 def run_to_dict(run: Run) -> dict[str, Any]:
     def stamp(value: datetime | None) -> str | None:
         return None if value is None else value.isoformat().replace("+00:00", "Z")
@@ -302,7 +334,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "params": run.params,
         "output_name": run.output_name,
         "outputs": run.outputs,
-        "error": run.error,
+        "error": without_trace(run.error),
         "created_by": run.created_by,
         "created_at": stamp(run.created_at),
         "started_at": stamp(run.started_at),

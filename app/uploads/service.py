@@ -8,16 +8,19 @@ the store assemble and hash the parts: the blob appears under its digest only if
 declared, and is then recorded exactly like `POST /v1/blobs` (`blobs_service.record_upload`).
 
 Sessions belong to the principal that opened them (anyone else gets `not_found`) and expire
-`SESSION_TTL` after they were opened. Expired sessions answer `not_found` and are aborted lazily: each
-`POST /v1/blobs/uploads` first aborts up to `SWEEP_BATCH` of the oldest expired sessions (anyone's), and
-`DELETE` aborts a session whether or not it has expired; the blob sweep (`app.blobs.sweep`) aborts the
-rest, along with store state that a crash left between opening the store's upload and committing the
-session row. A store outage (`Unavailable`, 503) changes nothing here: the session stays as it was and
-the client retries the same call.
+`SESSION_TTL` after they were opened. Expired sessions answer `not_found` and are aborted lazily: a
+`POST /v1/blobs/uploads` aborts the principal's own expired session for that digest, `DELETE` aborts a
+session whether or not it has expired, and the blob sweep (`app.blobs.sweep`) aborts the rest (their
+rows deleted and committed first, their store uploads aborted after the commit, so no store call holds
+the database's write lock), along with store state that a crash left between opening the store's upload
+and committing the session row. A store outage (`Unavailable`, 503) changes nothing here: the session
+stays as it was and the client retries the same call.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,6 +36,7 @@ from app.core.errors import AppError, DigestMismatch, Forbidden, NotFound, Paylo
 from app.core.uow import UnitOfWork
 from app.uploads.models import BlobUploadSession
 
+log = logging.getLogger("rlhf_registry.uploads")
 MiB = 1024 * 1024
 UPLOADERS = frozenset({"annotator", "trainer"})
 SESSION_TTL = timedelta(hours=24)
@@ -41,7 +45,6 @@ MIN_PART_SIZE = 5 * MiB
 """S3's smallest part but the last; applied on every backend so that clients behave the same."""
 MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
-SWEEP_BATCH = 10
 MAX_URL_EXPIRY_S = 7 * 24 * 3600
 """The longest a SigV4 presigned URL may live."""
 
@@ -156,6 +159,10 @@ def _discard(uow: UnitOfWork, store: BlobStore, row: BlobUploadSession, *, actor
     """Abort the session's store state (if it is in this store) and delete its row, audited."""
     if row.backend == store.backend:
         store.abort_multipart(_upload_of(row))
+    _forget(uow, row, actor=actor, action=action)
+
+
+def _forget(uow: UnitOfWork, row: BlobUploadSession, *, actor: str, action: str) -> None:
     uow.session.execute(delete(BlobUploadSession).where(BlobUploadSession.id == row.id))
     uow.audit(
         actor=actor,
@@ -166,8 +173,10 @@ def _discard(uow: UnitOfWork, store: BlobStore, row: BlobUploadSession, *, actor
     )
 
 
-def abort_expired(uow: UnitOfWork, store: BlobStore, *, limit: int = SWEEP_BATCH) -> int:
-    """Abort up to `limit` of the oldest expired sessions; concurrent sweeps skip each other's rows."""
+def abort_expired(uow: UnitOfWork, store: BlobStore, *, limit: int) -> int:
+    """Delete up to `limit` of the oldest expired sessions, audited, and abort their store uploads once `uow`
+    committed; returns how many. Concurrent sweeps skip each other's rows. An abort that fails after the
+    commit leaves the upload to the sweep's leftovers step, which removes what no session names."""
     rows = (
         uow.session.execute(
             select(BlobUploadSession)
@@ -180,8 +189,22 @@ def abort_expired(uow: UnitOfWork, store: BlobStore, *, limit: int = SWEEP_BATCH
         .all()
     )
     for row in rows:
-        _discard(uow, store, row, actor="registry", action="blob.upload_expired")
+        _forget(uow, row, actor="registry", action="blob.upload_expired")
+        if row.backend == store.backend:
+            uow.after_commit(_abort_quietly(store, _upload_of(row)))
     return len(rows)
+
+
+def _abort_quietly(store: BlobStore, upload: MultipartUpload) -> Callable[[], None]:
+    def abort() -> None:
+        try:
+            store.abort_multipart(upload)
+        except Exception as exc:
+            log.warning(
+                "upload %s not aborted (%s: %s); the leftovers sweep removes it", upload.key, type(exc).__name__, exc
+            )
+
+    return abort
 
 
 def start(
@@ -199,7 +222,6 @@ def start(
     _require_uploader(session, principal)
     if size > max_blob_bytes:
         raise PayloadTooLarge(f"blobs are limited to {max_blob_bytes} bytes on this server")
-    abort_expired(uow, store)
     existing = session.execute(
         select(BlobUploadSession)
         .where(BlobUploadSession.principal_id == principal.id, BlobUploadSession.digest == digest)

@@ -45,6 +45,7 @@ def _issue(world: World, principal: str, *, expires_in_days: int, now: datetime)
             expires_in_days=expires_in_days,
             expires_at=None,
             max_days=None,
+            parent_expires_at=None,
             now=now,
         )
         uow.commit()
@@ -163,6 +164,36 @@ def test_others_cannot_see_or_revoke_a_token(world: World) -> None:
         assert response.status_code == 404 and response.json()["code"] == "not_found"
     assert token_id not in other.get("/v1/tokens").text
     assert owner.get("/v1/me").status_code == 200
+
+
+def test_a_token_cannot_create_one_that_outlives_it(world: World) -> None:
+    user = world.principal()
+    parent = user.post("/v1/tokens", json={"expires_in_days": 1}).json()
+    parent_expires = datetime.fromisoformat(parent["expires_at"])
+    child = _as(user, parent["token"])
+    defaulted = child.post("/v1/tokens", json={})
+    assert defaulted.status_code == 201, defaulted.text
+    assert datetime.fromisoformat(defaulted.json()["expires_at"]) == parent_expires
+    earlier = (parent_expires - timedelta(hours=1)).isoformat()
+    sooner = child.post("/v1/tokens", json={"expires_at": earlier})
+    assert sooner.status_code == 201 and datetime.fromisoformat(
+        sooner.json()["expires_at"]
+    ) == parent_expires - timedelta(hours=1)
+    for later in ({"expires_in_days": 2}, {"expires_at": (parent_expires + timedelta(seconds=1)).isoformat()}):
+        refused = child.post("/v1/tokens", json=later)
+        assert refused.status_code == 422 and refused.json()["code"] == "validation_failed", refused.text
+    assert len(user.get("/v1/tokens").json()["items"]) == 4  # the refused ones stored nothing
+
+
+def test_an_expiring_admin_token_caps_tokens_for_others(world: World) -> None:
+    other = world.principal()
+    parent = world.admin.post("/v1/tokens", json={"expires_in_days": 1}).json()
+    admin = _as(world.admin, parent["token"])
+    made = admin.post("/v1/tokens", json={"principal": other.principal})
+    assert made.status_code == 201, made.text
+    assert made.json()["expires_at"] == parent["expires_at"]
+    refused = admin.post("/v1/tokens", json={"principal": other.principal, "expires_in_days": 3})
+    assert refused.status_code == 422 and refused.json()["code"] == "validation_failed"
 
 
 def test_tokens_for_another_principal(world: World) -> None:
@@ -284,3 +315,13 @@ def test_expiry_rules() -> None:
         tokens.expiry(expires_in_days=6, expires_at=None, max_days=5, now=now)
     with pytest.raises(ValidationFailed):
         tokens.expiry(expires_in_days=None, expires_at=now, max_days=None, now=now)
+    parent = now + timedelta(days=3)
+    assert (
+        tokens.expiry(expires_in_days=None, expires_at=None, max_days=None, now=now, parent_expires_at=parent) == parent
+    )
+    assert tokens.expiry(
+        expires_in_days=None, expires_at=None, max_days=2, now=now, parent_expires_at=parent
+    ) == now + timedelta(days=2)
+    assert tokens.expiry(expires_in_days=None, expires_at=None, max_days=5, now=now, parent_expires_at=parent) == parent
+    with pytest.raises(ValidationFailed):
+        tokens.expiry(expires_in_days=4, expires_at=None, max_days=None, now=now, parent_expires_at=parent)

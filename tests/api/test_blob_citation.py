@@ -9,6 +9,7 @@ import os
 import re
 from typing import Any
 
+from tests.api.test_uploads import _send, _start
 from tests.conftest import Api, World
 from tests.factories import criteria_body, prompt
 
@@ -67,6 +68,23 @@ def test_the_uploader_cites_its_own_blob_anywhere_it_writes(world: World) -> Non
     _upload(p.alpha_trainer, data)
     assert _upload(p.beta_trainer, data) == "sha256:" + hashlib.sha256(data).hexdigest()
     assert _base_model(p.beta_trainer, p.beta, "sha256:" + hashlib.sha256(data).hexdigest(), "b2").status_code == 201
+
+
+def test_an_upload_does_not_tell_whether_someone_else_stored_the_bytes(world: World) -> None:
+    """201 means new to this uploader, never new to the store: 200 would tell a guesser that another
+    project holds the content. The same uploader sending it again is 200, by either route."""
+    p = Projects(world)
+    data = os.urandom(SIZE)
+    assert p.alpha_trainer.post("/v1/blobs", content=data).status_code == 201
+    assert p.beta_trainer.post("/v1/blobs", content=data).status_code == 201
+    assert p.beta_trainer.post("/v1/blobs", content=data).status_code == 200
+    assert p.alpha_trainer.post("/v1/blobs", content=data).status_code == 200
+    stranger = world.member(world.project(), "trainer")
+    session = _start(stranger, data)
+    _send(stranger, session, data)
+    done = stranger.post(f"/v1/blobs/uploads/{session['upload_id']}/complete")
+    assert done.status_code == 201, done.text
+    assert stranger.post("/v1/blobs", content=data).status_code == 200
 
 
 def test_a_viewer_of_the_citing_record_may_cite_it_elsewhere(world: World) -> None:

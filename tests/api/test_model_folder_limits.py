@@ -3,13 +3,16 @@ a file path a client could not safely write."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
-from app.core.settings import get_settings
+from app.main import create_app
+from app.state import AppState
 from tests.conftest import Api, World
 
 
@@ -34,20 +37,24 @@ def test_a_25000_file_base_model_registers(trainer: tuple[Api, str]) -> None:
     assert response.json()["derived"]["file_count"] == 25_000
 
 
+FOLDER_LIMIT = 10
+
+
 @pytest.fixture
-def folder_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    monkeypatch.setenv("RLHF_REGISTRY_MAX_FOLDER_FILES", "10")
-    get_settings.cache_clear()
-    yield 10
-    monkeypatch.delenv("RLHF_REGISTRY_MAX_FOLDER_FILES")
-    get_settings.cache_clear()
+def limited(stack: AppState) -> Iterator[tuple[Api, str]]:
+    """A trainer on an app of its own over the stack, built with settings allowing `FOLDER_LIMIT` files
+    a folder: the app's settings, not the process environment, hold the limit."""
+    state = dataclasses.replace(stack, settings=stack.settings.model_copy(update={"max_folder_files": FOLDER_LIMIT}))
+    with TestClient(create_app(state=state), raise_server_exceptions=False) as client:
+        world = World(state, client)
+        project = world.project()
+        yield world.member(project, "trainer"), project
 
 
 @pytest.mark.parametrize("collection", ["base-models", "reward-checkpoints"])
-def test_a_folder_over_the_limit_is_refused_naming_it(
-    trainer: tuple[Api, str], folder_limit: int, collection: str
-) -> None:
-    api, project = trainer
+def test_a_folder_over_the_limit_is_refused_naming_it(limited: tuple[Api, str], collection: str) -> None:
+    api, project = limited
+    folder_limit = FOLDER_LIMIT
     files = _files(api, folder_limit + 1)
     response = api.post(f"/v1/projects/{project}/{collection}", json={"name": "big", "spec": {"files": files}})
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
@@ -59,6 +66,15 @@ def test_a_folder_over_the_limit_is_refused_naming_it(
         f"/v1/projects/{project}/base-models", json={"name": "small", "spec": {"files": files[:folder_limit]}}
     )
     assert within.status_code == 201, within.text
+
+
+def test_the_file_count_is_checked_before_the_files(limited: tuple[Api, str]) -> None:
+    """Entries that are not files at all, over the limit: one error, for the count (no entry was read)."""
+    api, project = limited
+    body = {"name": "junk", "spec": {"files": [{}] * (FOLDER_LIMIT + 1)}}
+    response = api.post(f"/v1/projects/{project}/base-models", json=body)
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+    assert [err["loc"] for err in response.json()["errors"]] == [["body", "spec", "files"]]
 
 
 @pytest.mark.parametrize("path", ["weights\x00.bin", "conf\x1big.json", "C:model.bin", "~/model.bin"])

@@ -4,20 +4,26 @@ reaper (no training here: tests/workers trains)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from app.core.db import utcnow
 from app.main import create_app
 from app.runs import leases
-from app.runs.dispatch import backoff
+from app.runs import service as runs_service
+from app.runs.dispatch import backoff, first_sends
 from app.runs.models import Run
-from app.runs.outbox import redispatch_due
+from app.runs.outbox import STUCK_AFTER, redispatch_due, waited
 from app.state import AppState
 from tests.api.test_model_chain import Chain
 from tests.conftest import RecordingDispatcher, World
@@ -46,6 +52,7 @@ def test_run_is_recorded_queued_and_sent_after_commit(chain: Chain, stack: AppSt
     assert response.status_code == 202, response.text
     run = response.json()
     assert run["status"] == "queued" and run["inputs"]["dataset"]["digest"] == chain.dataset["digest"]
+    assert first_sends.wait_idle(10)
     assert dispatcher.sent[-1] == run["id"]
     assert chain.trainer.get(chain.url(f"runs/{run['id']}")).json()["status"] == "queued"
     events = chain.trainer.get(chain.url(f"runs/{run['id']}/events")).json()["items"]
@@ -184,6 +191,103 @@ def test_broker_down_still_queues_and_the_outbox_sends_later(
     assert leases.claim(stack, run["id"], "worker-b", lease_s=30) is None  # a second delivery is a no-op
 
 
+class LoopProbe:
+    """Records, for each send, whether it ran on an event loop's thread (where a blocking send stalls every
+    request the loop serves)."""
+
+    def __init__(self) -> None:
+        self.on_loop: list[bool] = []
+
+    def send(self, run_id: str) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self.on_loop.append(False)
+        else:
+            self.on_loop.append(True)
+
+
+def test_the_first_send_never_runs_on_the_event_loop(
+    chain: Chain, stack: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = LoopProbe()
+    monkeypatch.setattr(stack, "dispatcher", probe)
+    assert _run(chain).status_code == 202
+    assert first_sends.wait_idle(10)
+    assert probe.on_loop == [False]
+
+
+class HeldBroker:
+    """A broker that does not answer until the test lets it; records whether it was let go in time."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.released: list[bool] = []
+
+    def send(self, run_id: str) -> None:
+        self.released.append(self.release.wait(timeout=10))
+
+
+def test_a_send_that_hangs_does_not_hold_the_answer(
+    chain: Chain, stack: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = HeldBroker()
+    monkeypatch.setattr(stack, "dispatcher", broker)
+    try:
+        response = _run(chain)
+    finally:
+        broker.release.set()  # only once the POST answered: a send the answer waited on times out instead
+    assert response.status_code == 202, response.text
+    assert first_sends.wait_idle(15)
+    assert broker.released == [True]
+
+
+def test_a_run_no_worker_takes_is_sent_again_with_a_warning_and_counted(
+    chain: Chain, stack: AppState, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = _run(chain).json()
+    attempts = next(n for n in range(1, 100) if waited(stack.settings, n) >= STUCK_AFTER)
+    with stack.sessions.write() as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(dispatch_attempts=attempts))
+        session.commit()
+    _make_due(stack, run["id"])
+    with caplog.at_level(logging.WARNING, logger="rlhf_registry.outbox"):
+        assert run["id"] in redispatch_due(stack, RecordingDispatcher())
+    stuck = [r.getMessage() for r in caplog.records if run["id"] in r.getMessage()]
+    assert len(stuck) == 1 and f"sent {attempts} times" in stuck[0]
+    queued = REGISTRY.get_sample_value("rlhf_registry_runs_queued")
+    assert queued is not None and queued >= 1
+    with stack.sessions.write() as session:  # requeued, as the reaper does: sent once, not stuck
+        session.execute(update(Run).where(Run.id == run["id"]).values(dispatch_attempts=1))
+        session.commit()
+    _make_due(stack, run["id"])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rlhf_registry.outbox"):
+        assert run["id"] in redispatch_due(stack, RecordingDispatcher())
+    assert not [r for r in caplog.records if run["id"] in r.getMessage()]
+
+
+def test_no_trace_is_shown_for_runs_that_failed_with_one(chain: Chain, stack: AppState) -> None:
+    run = _run(chain).json()
+    error = {"code": "trainer_failed", "detail": "CUDA out of memory", "trace": "Traceback (most recent call last):"}
+    with stack.sessions.write() as session:
+        row = session.get(Run, run["id"])
+        assert row is not None
+        runs_service.finish(session, row, "failed", error)
+        runs_service.add_event(session, row, "log", {"message": "step 3", "trace": "Traceback (most recent call"})
+        session.commit()
+    shown = chain.trainer.get(chain.url(f"runs/{run['id']}")).json()
+    assert shown["error"] == {"code": "trainer_failed", "detail": "CUDA out of memory"}
+    events = chain.trainer.get(chain.url(f"runs/{run['id']}/events")).json()["items"]
+    assert events[-2]["data"] == {
+        "status": "failed",
+        "error": {"code": "trainer_failed", "detail": "CUDA out of memory"},
+    }
+    assert events[-1]["data"] == {"message": "step 3"}
+    listed = chain.trainer.get(chain.url("runs")).json()["items"]
+    assert "Traceback" not in json.dumps(listed) and "Traceback" not in json.dumps(events)
+
+
 def test_resends_back_off_exponentially_up_to_a_cap(stack: AppState) -> None:
     settings = stack.settings.model_copy(update={"dispatch_backoff_seconds": 2.0, "dispatch_backoff_max_seconds": 10.0})
     assert [backoff(settings, n).total_seconds() for n in range(1, 6)] == [2.0, 4.0, 8.0, 10.0, 10.0]
@@ -201,10 +305,12 @@ def test_idempotency_key_returns_the_first_run(chain: Chain, stack: AppState) ->
     key = {"Idempotency-Key": f"retry-{chain.project}"}
     first = chain.trainer.post(chain.url("runs"), json=body, headers=key)
     assert first.status_code == 202, first.text
+    assert first_sends.wait_idle(10)
     sent = len(dispatcher.sent)
     reordered = {"output_name": "rm-idem", "params": {"seed": 1, "max_steps": 2}, **body}
     again = chain.trainer.post(chain.url("runs"), json=reordered, headers=key)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert first_sends.wait_idle(10)
     assert len(dispatcher.sent) == sent  # the retry queues nothing
     changed = chain.trainer.post(chain.url("runs"), json={**body, "output_name": "other"}, headers=key)
     assert changed.status_code == 422 and changed.json()["code"] == "validation_failed"

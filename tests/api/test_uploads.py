@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from app.core.blobs import FilesystemBlobStore, MultipartUpload
+from app.core.blobs import MultipartUpload
+from app.core.blobs_fs import FilesystemBlobStore
 from app.core.blobs_s3 import S3BlobStore
 from app.core.db import utcnow
 from app.state import AppState

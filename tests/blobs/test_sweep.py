@@ -10,12 +10,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from app.blobs.sweep import sweep
 from app.core import migrate
-from app.core.blobs import BlobStore, FilesystemBlobStore, put_bytes, read_bytes
+from app.core.blobs import BlobStore, MultipartUpload, put_bytes, read_bytes
+from app.core.blobs_fs import FilesystemBlobStore
 from app.core.blobs_s3 import S3BlobStore
 from app.core.db import utcnow
 from app.core.settings import Settings
@@ -103,6 +105,30 @@ def test_sweep_removes_leftovers_and_expired_sessions_only(world: World, stack: 
     assert part.status_code == 200, part.text
     assert uploader.post(f"/v1/blobs/uploads/{open_id}/complete").status_code == 201
     assert uploader.get(f"/v1/blobs/{_digest(kept)}").content == kept
+
+
+def test_expired_uploads_are_aborted_in_the_store_only_after_their_rows_are_committed_gone(
+    world: World, stack: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uploader = world.member(world.project(), "trainer")
+    expired = [_session(uploader, os.urandom(10)) for _ in range(2)]
+    keys = {_store_key(stack, upload_id) for upload_id in expired}
+    for upload_id in expired:
+        _expire(stack, upload_id)
+    abort = stack.blobs.abort_multipart
+    rows_left_at_abort: dict[str, int] = {}
+
+    def abort_watched(upload: MultipartUpload) -> None:
+        # another connection sees the row only until its deletion is committed
+        with stack.sessions.read() as session:
+            rows = session.execute(select(BlobUploadSession.id).where(BlobUploadSession.store_key == upload.key))
+            rows_left_at_abort[upload.key] = len(rows.all())
+        abort(upload)
+
+    monkeypatch.setattr(stack.blobs, "abort_multipart", abort_watched)
+    sweep(stack, older_than=timedelta(hours=1))
+    assert keys <= set(rows_left_at_abort) and set(rows_left_at_abort.values()) == {0}
+    assert not keys & _pending_keys(stack.blobs)
 
 
 def _gc(env: dict[str, str], *args: str) -> list[str]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.blobs import BlobStore, FilesystemBlobStore, MultipartUpload, put_bytes, read_bytes
+from app.core.blobs import BlobStore, MultipartUpload, put_bytes, read_bytes
+from app.core.blobs_fs import FilesystemBlobStore
 from app.core.blobs_s3 import S3BlobStore
 from app.core.errors import Unavailable
 from app.core.settings import Settings
