@@ -53,8 +53,9 @@ test: $(STAMP) services browser lint typecheck
 demo: $(STAMP)
 	$(BIN)/python -m demo.run --data-dir demo-data
 
+# MLFLOW=/path/to/mlflow also measures MLflow's registry server (installed apart: see bench/api_mlflow.py)
 bench-api: $(STAMP)
-	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api.py $(if $(MLFLOW),--mlflow $(MLFLOW))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -76,40 +76,34 @@ def migrate() -> None:
     out.print("database at head")
 
 
-def _tune_for_serving() -> None:
-    """Two interpreter settings for a long-running server, each measured with bench/api.py.
-
-    Everything imported and built so far lives as long as the process: frozen out of the cyclic
-    collector, so full collections scan only what requests allocate (list pages of 50: p99 140 -> 25
-    ms). A 1 ms GIL switch interval instead of 5 ms: a write unit in the thread pool releases the GIL on
-    every SQLite call and then waits for the event loop's thread to give it back (measured while every
-    registration ran in the pool: +15-20%; quick kinds' registrations now run on the loop itself)."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    sys.setswitchinterval(0.001)
-
-
 @app.command()
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="do not start the embedded worker")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port; each holds up to 3 x RLHF_REGISTRY_DB_POOL_SIZE "
+            "PostgreSQL connections, and one of them (elected) runs the background loops",
+        ),
+    ] = 1,
+    shutdown_timeout: Annotated[
+        int, typer.Option(min=0, help="seconds in-flight requests get to finish after SIGTERM")
+    ] = 30,
 ) -> None:
     """Start the API (an embedded SQLite database is migrated first)."""
     import uvicorn
 
-    from app.core import migrate as migrations
     from app.core.settings import get_settings
-    from app.main import create_app
+    from app.serving import APP_FACTORY, prepare
 
     settings = get_settings()
-    if settings.is_sqlite:
-        migrations.upgrade(settings.database_url)
-    application = create_app(settings)
-    _tune_for_serving()
-    out.print(f"rlhf-registry serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    prepare(settings)
+    processes = f"{workers} API processes" if workers > 1 else "one API process"
+    out.print(f"rlhf-registry serving on http://{host}:{port} with {processes}  (API docs: http://{host}:{port}/docs)")
+    # the embedded worker belongs to this parent process, not to each API process: started once
     worker_process = None
     if not no_worker:
         worker_process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
@@ -117,7 +111,17 @@ def serve(
             f"one training worker started (pid {worker_process.pid}, broker {settings.broker_url.split('://')[0]})"
         )
     try:
-        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        # each API process builds its application from the same RLHF_REGISTRY_* environment (app/serving.py)
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            timeout_graceful_shutdown=shutdown_timeout,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
         if worker_process is not None:
             worker_process.terminate()

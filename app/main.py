@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,8 +20,10 @@ from app.api import errors
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, WriteRateLimitMiddleware
 from app.api.openapi import RegistryAPI
 from app.audit.routes import router as audit_router
+from app.audit.sequencer import Sequencer
 from app.blobs.routes import router as blobs_router
 from app.blobs.sweep import BlobSweeper
+from app.core.election import Election, Loop, election_lock
 from app.core.errors import Forbidden, Unavailable
 from app.core.logging import configure_logging
 from app.core.migrate import require_head
@@ -46,19 +49,21 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     configure_logging(settings.log_level)
     require_head(state.sessions.engine, settings.database_url)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        reaper = Reaper(state)
-        reaper.start()
-        outbox = Outbox(state)
-        outbox.start()
-        sweeper = BlobSweeper(state)
+    def background_loops() -> list[Loop]:
+        loops: list[Loop] = [Reaper(state), Outbox(state)]
+        loops.append(Sequencer(state.sessions, merge_delay_seconds=settings.audit_merge_delay_seconds))
         if settings.blob_gc_interval_seconds > 0:
-            sweeper.start()
+            loops.append(BlobSweeper(state))
+        return loops
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # one process of the deployment runs the background loops (app/core/election.py)
+        election = Election(election_lock(state.sessions.engine, settings.database_url), background_loops)
+        app.state.election = election
+        election.start()
         yield
-        reaper.stop()
-        outbox.stop()
-        sweeper.stop()
+        election.stop()
 
     app = RegistryAPI(
         title="rlhf-registry",
@@ -106,10 +111,15 @@ def _add_operational_routes(app: FastAPI) -> None:
         # reported, not required: a run is accepted and stays queued while the broker is down (the outbox
         # sends it later), and taking every replica out of service would refuse reads and registrations too
         checks["broker"] = "ok" if broker_reachable(state.settings) else "unreachable"
+        # which process of `serve --workers N` answered, and whether it runs the deployment's background loops
+        election: Election | None = getattr(request.app.state, "election", None)
+        process = {"pid": os.getpid(), "background": "leader" if election and election.leading else "standby"}
         if ready:
-            return JSONResponse({"status": "ready", "checks": checks})
+            return JSONResponse({"status": "ready", "checks": checks, "process": process})
         problem = Unavailable("not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items())).to_problem()
-        return JSONResponse({**problem, "checks": checks}, status_code=503, media_type=errors.PROBLEM)
+        return JSONResponse(
+            {**problem, "checks": checks, "process": process}, status_code=503, media_type=errors.PROBLEM
+        )
 
     # the exposition format, not JSON; 401 and 403 where the settings require a token
     @app.get(

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +58,11 @@ def serve(
     worker: bool = False,
     extra_env: dict[str, str] | None = None,
     principal: str = "admin",
+    serve_args: Sequence[str] = (),
 ) -> Iterator[Served]:
     """`worker=True` also starts the embedded training worker, as `make run` does; `extra_env` adds
-    `RLHF_REGISTRY_*` settings (a database or S3 store instead of the embedded default)."""
+    `RLHF_REGISTRY_*` settings (a database or S3 store instead of the embedded default); `serve_args`
+    adds options of `serve` (`--workers 2`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLHF_REGISTRY_")}
     env["RLHF_REGISTRY_DATA_DIR"] = str(data_dir)
@@ -71,7 +73,7 @@ def serve(
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*CLI, "serve", "--host", HOST, "--port", str(port), *([] if worker else ["--no-worker"])],
+            [*CLI, "serve", "--host", HOST, "--port", str(port), *([] if worker else ["--no-worker"]), *serve_args],
             env=env,
             stdout=log,
             stderr=log,

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.access import service as access_service
 from app.access.service import Actor
 from app.api.deps import PrincipalDep, StateDep, UowDep
-from app.audit import service, tree
+from app.audit import sequencer, service, tree
 from app.audit.schemas import CheckpointRead, ConsistencyProofRead, InclusionProofRead
 from app.core.errors import Forbidden, ValidationFailed
 from app.core.uow import UnitOfWork
@@ -16,8 +16,20 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 VIEW = frozenset({"viewer"})
 
 
+def integrated(state: StateDep) -> None:
+    """Integrate the events committed so far before the request reads the log, queueing behind a
+    running sequencer: a client reads its own writes in the tree, whatever the merge delay. Declared
+    before the unit of work, so that it runs before the unit's transaction (on SQLite, its snapshot)
+    begins."""
+    sequencer.integrate_pending(state.sessions, wait=True)
+
+
+IntegratedDep = Annotated[None, Depends(integrated)]
+
+
 @router.get("/audit")
 def list_audit(
+    _: IntegratedDep,
     uow: UowDep,
     principal: PrincipalDep,
     project: str | None = None,
@@ -44,7 +56,7 @@ def list_audit(
 
 
 @router.get("/audit/verify")
-def verify(uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
+def verify(_: IntegratedDep, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
     if (
         not principal.is_global_admin
         and "admin" not in access_service.roles_by_project(uow.session, principal).values()
@@ -68,7 +80,7 @@ def _require_viewer(uow: UnitOfWork, principal: Actor) -> None:
 
 
 @router.get("/audit/checkpoint", response_model=CheckpointRead)
-def audit_checkpoint(uow: UowDep, principal: PrincipalDep, state: StateDep) -> dict[str, Any]:
+def audit_checkpoint(_: IntegratedDep, uow: UowDep, principal: PrincipalDep, state: StateDep) -> dict[str, Any]:
     """The latest signed checkpoint of the whole log. `origin` is the RLHF_REGISTRY_AUDIT_ORIGIN setting
     (default `rlhf-registry`; give each deployment its own, e.g. `registry.example.com/audit`)."""
     _require_viewer(uow, principal)
@@ -77,6 +89,7 @@ def audit_checkpoint(uow: UowDep, principal: PrincipalDep, state: StateDep) -> d
 
 @router.get("/audit/proofs/inclusion", response_model=InclusionProofRead)
 def inclusion_proof(
+    _: IntegratedDep,
     uow: UowDep,
     principal: PrincipalDep,
     index: Annotated[int, Query(ge=0, description="the event's index")],
@@ -89,6 +102,7 @@ def inclusion_proof(
 
 @router.get("/audit/proofs/consistency", response_model=ConsistencyProofRead)
 def consistency_proof(
+    _: IntegratedDep,
     uow: UowDep,
     principal: PrincipalDep,
     first: Annotated[int, Query(alias="from", ge=1, description="the older tree size")],

@@ -1,12 +1,19 @@
-"""Appending to, reading and verifying the audit log."""
+"""Appending to, reading and verifying the audit log.
+
+A write appends its events in its own transaction, hashed and numbered (`seq`) but without a tree
+index: no row is shared between writers, so concurrent writes never wait on each other here. The
+sequencer (`app.audit.sequencer`) integrates committed events into the tree afterwards.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, insert, select
 from sqlalchemy.orm import Session
 
 from app.audit.chain import GENESIS, leaf_fields, leaf_hash, next_chain_hash
@@ -14,64 +21,55 @@ from app.audit.merkle import root_from_leaf_hashes
 from app.audit.models import AuditEvent, AuditHead
 from app.core.db import utcnow
 from app.core.digests import digest_of
-from app.core.prepared import Prepared
 from app.core.uow import PendingAudit
 
 HEAD_ID = 1
+_INSERT_EVENT = insert(AuditEvent)
 
 
-# Appending runs in every write transaction: Core statements built once and run below SQLAlchemy's
-# execution layer (the ORM's flush of a new event and a changed head cost several times the statements).
-_HEAD = Prepared(select(AuditHead.size, AuditHead.chain_hash).where(AuditHead.id == HEAD_ID).with_for_update())
-_INSERT_HEAD = Prepared(insert(AuditHead.__table__))  # type: ignore[arg-type]
-_UPDATE_HEAD = Prepared(
-    update(AuditHead)
-    .where(AuditHead.id == HEAD_ID)
-    .values(size=bindparam("new_size"), chain_hash=bindparam("new_chain_hash"))
-)
-_INSERT_EVENT = Prepared(insert(AuditEvent.__table__))  # type: ignore[arg-type]
+def event_row(request_id: str, pending: PendingAudit, *, at: datetime, event_id: str) -> dict[str, Any]:
+    """The `audit_event` row of one queued event, with its RFC 9162 leaf hash (over leaf data that holds
+    its `event_id` and not its tree index, which it gets when the sequencer integrates it)."""
+    fields = leaf_fields(
+        index=None,
+        at=at,
+        actor=pending.actor,
+        action=pending.action,
+        target=pending.target,
+        project=pending.project,
+        request_id=request_id,
+        policy_version=pending.policy_version,
+        payload_digest=digest_of(pending.payload),
+        token_id=pending.token_id,
+        event_id=event_id,
+    )
+    # every row names every column (one INSERT for all), token_id null when none
+    return {
+        **fields,
+        "index": None,
+        "token_id": pending.token_id,
+        "at": at,
+        "leaf_hash": leaf_hash(fields),
+        "chain_hash": None,
+    }
 
 
 class AuditLog:
     """The `AuditSink` the unit of work appends through."""
 
     def append(self, conn: Connection, request_id: str, events: Sequence[PendingAudit]) -> None:
-        """Append `events` after the head, which stays locked (FOR UPDATE; SQLite's writer lock) until the
-        transaction ends, so indexes never repeat and the chain never forks."""
-        head = _HEAD.first(conn)
-        size, chain = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
+        """Insert `events`, each with its RFC 9162 leaf hash and no tree index (one INSERT, no lock
+        beyond the new rows' own)."""
         at = utcnow()
-        rows = []
-        for pending in events:
-            fields = leaf_fields(
-                index=size,
-                at=at,
-                actor=pending.actor,
-                action=pending.action,
-                target=pending.target,
-                project=pending.project,
-                request_id=request_id,
-                policy_version=pending.policy_version,
-                payload_digest=digest_of(pending.payload),
-                token_id=pending.token_id,
-            )
-            leaf = leaf_hash(fields)
-            chain = next_chain_hash(chain, leaf)
-            # every row names every column (one prepared INSERT for all), token_id null when none
-            rows.append({**fields, "token_id": pending.token_id, "at": at, "leaf_hash": leaf, "chain_hash": chain})
-            size += 1
-        _INSERT_EVENT.execute(conn, rows[0] if len(rows) == 1 else rows)
-        if head is None:
-            _INSERT_HEAD.execute(conn, {"id": HEAD_ID, "size": size, "chain_hash": chain})
-        else:
-            _UPDATE_HEAD.execute(conn, {"new_size": size, "new_chain_hash": chain})
+        rows = [event_row(request_id, pending, at=at, event_id=str(uuid.uuid4())) for pending in events]
+        conn.execute(_INSERT_EVENT, rows)
 
 
 def list_events_stmt(
     *, projects: Sequence[str] | None, project: str | None, record: str | None, after: int | None
 ) -> Select[AuditEvent]:
-    """Events in index order; `projects=None` means every project (global admin)."""
-    stmt = select(AuditEvent).order_by(AuditEvent.index)
+    """Integrated events in index order; `projects=None` means every project (global admin)."""
+    stmt = select(AuditEvent).where(AuditEvent.index.is_not(None)).order_by(AuditEvent.index)
     if projects is not None:
         stmt = stmt.where(AuditEvent.project.in_(projects))
     if project is not None:
@@ -108,9 +106,10 @@ def event_to_dict(event: AuditEvent) -> dict[str, Any]:
         policy_version=event.policy_version,
         payload_digest=event.payload_digest,
         token_id=event.token_id,
+        event_id=event.event_id,
     )
-    fields["leaf_hash"] = event.leaf_hash
-    return fields
+    # the tree index is shown even where it is not part of the leaf data (null until integrated)
+    return {"index": event.index, **fields, "leaf_hash": event.leaf_hash}
 
 
 @dataclass
@@ -124,23 +123,28 @@ class VerifyResult:
 
 
 def verify_log(session: Session, *, batch: int = 5000) -> VerifyResult:
-    """Recompute every leaf hash, the chain and the RFC 9162 root from the stored columns.
+    """Recompute every leaf hash, the chain and the RFC 9162 root from the stored columns, then the
+    leaf hash of every event not yet integrated.
 
-    Stops at the first event that does not check and names it."""
+    Stops at the first event that does not check and names it (by tree index; events not yet
+    integrated have none, and are named in `problem` by their event id)."""
     leaves: list[str] = []
     previous = GENESIS
-    stmt = select(AuditEvent).order_by(AuditEvent.index).execution_options(yield_per=batch)
+    integrated = (
+        select(AuditEvent)
+        .where(AuditEvent.index.is_not(None))
+        .order_by(AuditEvent.index)
+        .execution_options(yield_per=batch)
+    )
 
-    def fail(index: int, problem: str) -> VerifyResult:
+    def fail(index: int | None, problem: str) -> VerifyResult:
         size, root = root_from_leaf_hashes(leaves)
         return VerifyResult(False, size, root, previous, index, problem)
 
-    for event in session.scalars(stmt):
+    for event in session.scalars(integrated):
         if event.index != len(leaves):
             return fail(len(leaves), "event missing")
-        fields = event_to_dict(event)
-        fields.pop("leaf_hash")
-        if leaf_hash(fields) != event.leaf_hash:
+        if not _leaf_checks(event):
             return fail(event.index, "leaf hash does not match the event's fields")
         chain = next_chain_hash(previous, event.leaf_hash)
         if chain != event.chain_hash:
@@ -148,7 +152,22 @@ def verify_log(session: Session, *, batch: int = 5000) -> VerifyResult:
         previous = chain
         leaves.append(event.leaf_hash)
     head = session.get(AuditHead, HEAD_ID)
-    if head is not None and (head.size != len(leaves) or head.chain_hash != previous):
+    counted = (0, GENESIS) if head is None else (head.size, head.chain_hash)
+    if counted != (len(leaves), previous):
         return fail(len(leaves), "the log's head does not match its events (events removed or added)")
+    pending = (
+        select(AuditEvent).where(AuditEvent.index.is_(None)).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    )
+    for event in session.scalars(pending):
+        if event.event_id is None or event.chain_hash is not None or not _leaf_checks(event):
+            return fail(None, f"event {event.event_id} (not yet integrated): its leaf hash does not match its fields")
     size, root = root_from_leaf_hashes(leaves)
     return VerifyResult(True, size, root, previous)
+
+
+def _leaf_checks(event: AuditEvent) -> bool:
+    fields = event_to_dict(event)
+    del fields["leaf_hash"]
+    if event.event_id is not None:
+        del fields["index"]
+    return leaf_hash(fields) == event.leaf_hash

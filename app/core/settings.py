@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
     audit_origin: str = "rlhf-registry"
+    # the longest an audit event should wait after its commit before the sequencer puts it in the tree
+    # (and so in checkpoints and proofs); the sequencer looks for new events twice per delay
+    audit_merge_delay_seconds: float = 1.0
     max_json_body_bytes: int = 32 * 1024 * 1024
     max_blob_bytes: int = 64 * 1024 * 1024 * 1024
     # files one model folder (a base model or checkpoint) may list; more are refused with 422

@@ -44,9 +44,11 @@ def events_of(record_ids: Collection[str]) -> Select[RecordEvent]:
 
 
 def audit_events_for(project: str, targets: Collection[str]) -> Select[AuditEvent]:
+    """The integrated events on `targets`, in log order: a package cites events an auditor can prove
+    in the log's signed tree (the build integrates what is pending first)."""
     return (
         select(AuditEvent)
-        .where(AuditEvent.project == project, AuditEvent.target.in_(targets))
+        .where(AuditEvent.project == project, AuditEvent.target.in_(targets), AuditEvent.index.is_not(None))
         .order_by(AuditEvent.index)
     )
 

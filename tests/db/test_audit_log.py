@@ -47,6 +47,7 @@ def test_event_fields_and_leaf_hash(world: World) -> None:
         "payload_digest",
         "policy_version",
         "token_id",  # the token that made the write, by id
+        "event_id",  # in the leaf data instead of the index, which the sequencer assigns later
     }
     assert event["target"] == f"record:{rec['id']}" and event["actor"] == world.admin.principal
     assert len(event["leaf_hash"]) == 64 and event["payload_digest"].startswith("sha256:")

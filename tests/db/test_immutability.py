@@ -15,8 +15,9 @@ STATEMENTS = [
     "DELETE FROM record WHERE id = :id",
     "UPDATE record_edge SET role = 'x'",
     "DELETE FROM record_edge",
-    "UPDATE audit_event SET actor = 'mallory' WHERE \"index\" = 0",
-    'DELETE FROM audit_event WHERE "index" = 0',
+    # by `seq`: the first event exists whether or not the sequencer has given it its index yet
+    "UPDATE audit_event SET actor = 'mallory' WHERE seq = (SELECT min(seq) FROM audit_event)",
+    "DELETE FROM audit_event WHERE seq = (SELECT min(seq) FROM audit_event)",
     "UPDATE record_event SET type = 'x'",
 ]
 
