@@ -6,10 +6,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 
 from app.access.models import ApiToken, Membership, Principal, Project
-from app.core.prepared import Prepared
 
-# Statements run on every request are built once, with bind parameters: building a select costs more
-# than executing it on SQLite.
+# Statements run on every request are built once, with bind parameters (SQLAlchemy's compiled cache
+# then serves them).
 # Revoked and expired tokens are found too, so that the answer can say which (the hash is unique: one
 # index seek either way).
 PRINCIPAL_BY_TOKEN_HASH: Select[str, str, bool, str, datetime | None, datetime | None] = (
@@ -41,9 +40,6 @@ def _project_by_name_with_role(project: Any) -> Select[Any]:
 
 PROJECT_WITH_ROLE: Select[Project, str | None] = _project_by_name_with_role(Project)
 PROJECT_ID_WITH_ROLE: Select[str, str | None] = _project_by_name_with_role(Project.id)
-# every API request authenticates, and every registration and list page resolves its project
-PRINCIPAL_BY_TOKEN = Prepared(PRINCIPAL_BY_TOKEN_HASH)
-PROJECT_ID_AND_ROLE = Prepared(PROJECT_ID_WITH_ROLE)
 ROLE_IN_PROJECT: Select[str] = select(Membership.role).where(
     Membership.project_id == bindparam("project_id"), Membership.principal_id == bindparam("principal_id")
 )

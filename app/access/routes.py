@@ -36,7 +36,12 @@ def me(uow: UowDep, principal: PrincipalDep) -> MeRead:
     )
 
 
-@router.post("/projects", status_code=201)
+@router.post(
+    "/projects",
+    status_code=201,
+    response_model=ProjectRead,
+    responses={200: {"model": ProjectRead, "description": "the project exists already with this name"}},
+)
 def create_project(body: ProjectCreate, uow: UowDep, principal: PrincipalDep, response: Response) -> ProjectRead:
     project, created = service.create_project(uow, principal, body.name, body.description)
     response.status_code = 201 if created else 200

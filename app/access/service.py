@@ -60,7 +60,7 @@ def authenticate(session: Session | Connection, authorization: str | None, *, no
     if token is None:
         raise Unauthenticated("send an Authorization: Bearer <token> header")
     conn = session.connection() if isinstance(session, Session) else session
-    row = repository.PRINCIPAL_BY_TOKEN.first(conn, {"token_hash": hash_token(token)})
+    row = conn.execute(repository.PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise Unauthenticated("the bearer token is unknown")
     if row[4] is not None:
@@ -78,8 +78,9 @@ def project_access(session: Session, principal: Identity, name: str, allowed: fr
 
 
 def project_id_with_access(conn: Connection, principal: Identity, name: str, allowed: frozenset[str]) -> str:
-    """`project_access` for the hot read routes: the project's id only, read on a plain connection."""
-    row = repository.PROJECT_ID_AND_ROLE.first(conn, {"name": name, "principal_id": principal.id})
+    """`project_access` for the hot routes (registrations, list pages): the project's id only, read with
+    a Core statement on the unit's connection."""
+    row = conn.execute(repository.PROJECT_ID_WITH_ROLE, {"name": name, "principal_id": principal.id}).first()
     if row is None:
         raise _no_project(name)
     _granted_role(principal, name, row[1], allowed)

@@ -110,7 +110,11 @@ def _owner(session: Session, caller: Identity, principal_name: str | None) -> Id
         raise Forbidden("only a global admin creates tokens for another principal")
     owner = session.scalar(repository.principal_by_name(principal_name))
     if owner is None:
-        raise NotFound(f"principal {principal_name!r} not found")
+        # a reference in the body that names nothing is invalid input, as elsewhere in the API
+        raise ValidationFailed(
+            f"principal {principal_name!r} not found",
+            errors=[{"loc": ["body", "principal"], "msg": "no such principal"}],
+        )
     return owner
 
 

@@ -7,7 +7,6 @@ sequencer (`app.audit.sequencer`) integrates committed events into the tree afte
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 from app.audit.chain import GENESIS, leaf_fields, leaf_hash, next_chain_hash
 from app.audit.merkle import root_from_leaf_hashes
 from app.audit.models import AuditEvent, AuditHead
-from app.core.db import utcnow
 from app.core.digests import digest_of
 from app.core.uow import PendingAudit
 
@@ -60,9 +58,13 @@ class AuditLog:
     def append(self, conn: Connection, request_id: str, events: Sequence[PendingAudit]) -> None:
         """Insert `events`, each with its RFC 9162 leaf hash and no tree index (one INSERT, no lock
         beyond the new rows' own)."""
-        at = utcnow()
-        rows = [event_row(request_id, pending, at=at, event_id=str(uuid.uuid4())) for pending in events]
+        rows = [event_row(request_id, pending, at=pending.at, event_id=pending.event_id) for pending in events]
         conn.execute(_INSERT_EVENT, rows)
+
+
+def leaf_hash_of(request_id: str, pending: PendingAudit) -> str:
+    """The RFC 9162 leaf hash `pending` will have in the log once its unit commits."""
+    return str(event_row(request_id, pending, at=pending.at, event_id=pending.event_id)["leaf_hash"])
 
 
 def list_events_stmt(

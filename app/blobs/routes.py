@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.blobs import service
+from app.blobs.schemas import BlobRead
 from app.core.blobs import BlobWriter
 from app.core.digests import is_digest
 from app.core.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
@@ -30,7 +31,14 @@ def _normalise_digest(value: str | None) -> str | None:
     return digest
 
 
-@router.post("", status_code=201, summary="Upload a blob (raw body, streamed)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=BlobRead,
+    responses={200: {"model": BlobRead, "description": "this caller had uploaded these bytes before"}},
+    summary="Upload a blob (raw body, streamed)",
+    description="201 when the blob is new to this caller, 200 when this caller had uploaded it before.",
+)
 async def upload(
     request: Request,
     response: Response,
@@ -38,7 +46,7 @@ async def upload(
     uow: UowDep,
     principal: PrincipalDep,
     x_content_sha256: Annotated[str | None, Header()] = None,
-) -> dict[str, object]:
+) -> BlobRead:
     if not await run_in_threadpool(access_service.holds_any_role, uow.session, principal, UPLOADERS):
         raise Forbidden("uploading blobs needs the annotator or trainer role in some project")
     expected = _normalise_digest(x_content_sha256)
@@ -58,11 +66,32 @@ async def upload(
         raise
     created = await run_in_threadpool(service.record_upload, uow, principal, info)
     response.status_code = 201 if created else 200
-    return {"digest": info.digest, "size": info.size}
+    return BlobRead(digest=info.digest, size=info.size)
 
 
-@router.head("/{digest}", summary="Size and digest of a blob", operation_id="head_blob")
-@router.get("/{digest}", summary="Download a blob", operation_id="download_blob")
+# The body is the blob's bytes, not JSON: `response_class` keeps FastAPI from claiming a JSON schema.
+_BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the blob's bytes", "content": _BYTES},
+    307: {"description": "redirect to a presigned URL (BLOB_REDIRECT)"},
+}
+_HEAD: dict[int | str, dict[str, Any]] = {200: {"description": "the blob's size and digest, in headers"}}
+
+
+@router.head(
+    "/{digest}",
+    summary="Size and digest of a blob",
+    operation_id="head_blob",
+    response_class=Response,
+    responses=_HEAD,
+)
+@router.get(
+    "/{digest}",
+    summary="Download a blob",
+    operation_id="download_blob",
+    response_class=StreamingResponse,
+    responses=_DOWNLOAD,
+)
 def download(digest: str, request: Request, state: StateDep, uow: UowDep, principal: PrincipalDep) -> Response:
     size = service.readable_sizes(uow.session, principal, [digest]).get(digest) if is_digest(digest) else None
     if size is None:

@@ -8,7 +8,6 @@ readers begin a plain deferred transaction and never block writers.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -78,29 +77,6 @@ a session the server ended, every pooled connection busy for the pool's timeout.
 503 `unavailable` with Retry-After, for the client to retry."""
 
 
-class WriterBusy(Exception):
-    """A SQLite write that must not wait (it runs on the event loop's thread) found the write lock taken,
-    by another thread of this process or by another process."""
-
-
-def _begin_immediate_nowait(dbapi_conn: Any) -> None:
-    dbapi_conn.execute("PRAGMA busy_timeout=0")
-    try:
-        dbapi_conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc):
-            raise
-        raise WriterBusy(f"held by another process ({exc})") from None
-    finally:
-        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-
-
-def driver_in_transaction(conn: Connection) -> bool:
-    """Whether the driver's connection under `conn` is inside a transaction (sqlite3 says; other
-    drivers are taken to be)."""
-    return bool(getattr(conn.connection.driver_connection, "in_transaction", True))
-
-
 def discard_after_failed_commit(conn: Connection) -> None:
     """Close `conn` for good after its COMMIT failed. SQLite keeps the transaction open when COMMIT fails
     (a deferred foreign key, say), and SQLAlchemy then returns the connection to the pool without a
@@ -122,8 +98,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) ->
             max_overflow=pool_size,
             pool_timeout=pool_timeout,
             # the connection used last comes back first: its page cache is the warmest (a write by
-            # another connection invalidates a connection's whole cache), and registrations that run
-            # one after another on the event loop's thread reuse one connection
+            # another connection invalidates a connection's whole cache)
             pool_use_lifo=True,
         )
         # SQLite has one write lock, and its busy handler retries with growing sleeps, which is unfair
@@ -131,7 +106,6 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) ->
         # queue on a FIFO-ish Python lock instead, held from BEGIN IMMEDIATE to COMMIT or ROLLBACK;
         # the busy timeout still arbitrates between processes.
         write_lock = threading.Lock()
-        holder = [0]  # the thread holding write_lock (0: none)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -145,32 +119,20 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) ->
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            options = conn.get_execution_options()
-            if not options.get("rlhf_write"):
-                if not options.get("rlhf_autocommit"):
-                    conn.exec_driver_sql("BEGIN")
+            if not conn.get_execution_options().get("rlhf_write"):
+                conn.exec_driver_sql("BEGIN")
                 return
-            wait = not options.get("rlhf_nowait")
-            if wait and holder[0] == threading.get_ident():
-                # the event loop's thread, holding the lock for a group commit that only this thread
-                # can finish: waiting would freeze the loop for a minute and then fail anyway
-                raise WriterBusy("this thread already holds the write lock; it would wait for itself")
-            if not write_lock.acquire(blocking=wait, timeout=60 if wait else -1):
-                raise TimeoutError("no SQLite write lock within 60 s") if wait else WriterBusy("held in this process")
+            if not write_lock.acquire(timeout=60):
+                raise TimeoutError("no SQLite write lock within 60 s")
             conn.info["rlhf_write_lock"] = True
-            holder[0] = threading.get_ident()
             try:
-                if wait:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                else:
-                    _begin_immediate_nowait(conn.connection.dbapi_connection)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
                 _release(conn)
                 raise
 
         def _release(conn: Any) -> None:
             if conn.info.pop("rlhf_write_lock", False):
-                holder[0] = 0
                 write_lock.release()
 
         event.listen(engine, "commit", _release)
@@ -203,20 +165,10 @@ class SessionFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        write = engine.execution_options(rlhf_write=True)
-        self._write = sessionmaker(bind=write, expire_on_commit=False)
-        self._write_engines = {False: write, True: engine.execution_options(rlhf_write=True, rlhf_nowait=True)}
-        # SQLite: each statement its own implicit read transaction, no BEGIN and ROLLBACK around them
-        self.autocommit_reads = engine.execution_options(rlhf_autocommit=True)
+        self._write = sessionmaker(bind=engine.execution_options(rlhf_write=True), expire_on_commit=False)
 
     def read(self) -> Session:
         return self._read()
 
     def write(self) -> Session:
         return self._write()
-
-    def write_connection(self, *, nowait: bool = False) -> Connection:
-        """A connection whose transaction, once begun, is a write (as `write`'s); before that it reads
-        like an `autocommit_reads` connection on SQLite. With `nowait` (SQLite), its `begin` raises
-        `WriterBusy` instead of waiting when the write lock is taken."""
-        return self._write_engines[nowait].connect()

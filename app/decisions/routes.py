@@ -10,6 +10,7 @@ from app.access import service as access_service
 from app.api.deps import PrincipalDep, UowDep
 from app.core.errors import NotFound
 from app.decisions import service
+from app.decisions.schemas import RecordEventPage, RecordEventRead, RevocationRead
 from app.lineage import formats
 from app.lineage import service as lineage_service
 from app.records import service as records_service
@@ -46,7 +47,9 @@ def _decide(
     return service.event_to_dict(event)
 
 
-@router.post("/v1/projects/{project}/deployments/{name}/{version}/approve", status_code=201)
+@router.post(
+    "/v1/projects/{project}/deployments/{name}/{version}/approve", status_code=201, response_model=RecordEventRead
+)
 def approve(
     project: str,
     name: str,
@@ -58,7 +61,9 @@ def approve(
     return _decide(project, name, version, body, uow, principal, "approved")
 
 
-@router.post("/v1/projects/{project}/deployments/{name}/{version}/reject", status_code=201)
+@router.post(
+    "/v1/projects/{project}/deployments/{name}/{version}/reject", status_code=201, response_model=RecordEventRead
+)
 def reject(
     project: str,
     name: str,
@@ -78,14 +83,14 @@ def _visible(uow: UowDep, principal: PrincipalDep, record_id: str, roles: frozen
     return record, project_name
 
 
-@router.post("/v1/records/{record_id}/revoke", status_code=201)
+@router.post("/v1/records/{record_id}/revoke", status_code=201, response_model=RevocationRead)
 def revoke(record_id: str, body: RevokeBody, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
     record, project_name = _visible(uow, principal, record_id, APPROVERS)
     event, downstream = service.revoke(uow, record, project_name, principal.name, body.reason)
     return {**service.event_to_dict(event), "downstream_quarantined": downstream}
 
 
-@router.get("/v1/records/{record_id}/events")
+@router.get("/v1/records/{record_id}/events", response_model=RecordEventPage)
 def events(record_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
     _visible(uow, principal, record_id, VIEW)
     return {

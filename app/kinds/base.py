@@ -74,9 +74,6 @@ class KindDefinition:
     # whether check() or derive() reads `KindContext.previous` (the series' latest record); the pipeline
     # loads it only then
     reads_previous: ClassVar[bool] = False
-    # registrations of this kind read no blob and run a few index lookups: on SQLite they may run on the
-    # event loop's own thread (app.api.deps.writing)
-    quick: ClassVar[bool] = False
     parent_roles: ClassVar[tuple[ParentRole, ...]] = ()
     spec_model: ClassVar[type[BaseModel]]
     default_name: ClassVar[str | None] = None

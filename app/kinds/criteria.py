@@ -16,7 +16,6 @@ class CriteriaKind(KindDefinition):
     version_scheme = "semver"
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
     reads_previous = True
-    quick = True
     spec_model = CriteriaSpec
 
     def check(self, ctx: KindContext) -> None:

@@ -74,7 +74,6 @@ class PolicyKind(KindDefinition):
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
     spec_model = PolicySpec
     default_name = "default"
-    quick = True
 
     def check(self, ctx: KindContext) -> None:
         # One policy per project: every decision cites "the" policy version, so a second series would

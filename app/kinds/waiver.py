@@ -48,7 +48,6 @@ class WaiverKind(KindDefinition):
     write_roles: ClassVar[frozenset[str]] = frozenset({"approver"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("covers", ANY_KIND, many=True),)
     spec_model = WaiverSpec
-    quick = True
     refuses_quarantined_parents = False  # a waiver may cover exactly such records
     top_level_fields: ClassVar[tuple[str, ...]] = ("rule",)
 

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
+from app.audit.routes import IntegratedDep
 from app.core.blobs import BlobStore
 from app.core.errors import NotFound
 from app.packages import service
@@ -37,6 +38,7 @@ class ZipResponse(StreamingResponse):
     responses={200: {"model": RecordRead, "description": "Nothing it is built from changed: the existing package"}},
 )
 def build(
+    _: IntegratedDep,
     project: str,
     body: Annotated[dict[str, Any], Body(examples=[{"deployment": {"name": "prod", "version": "1"}}])],
     uow: UowDep,

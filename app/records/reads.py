@@ -32,7 +32,7 @@ def as_read_fields(columns: dict[str, Any], project: str) -> dict[str, Any]:
 
 def record_by_id(conn: Connection, actor: Identity, record_id: str) -> dict[str, Any]:
     """A record the principal may see (404 otherwise, the same answer as for an unknown id)."""
-    row = repository.RECORD_READ.first(conn, {"id": record_id, "principal_id": actor.id})
+    row = conn.execute(repository.RECORD_READ_BY_ID, {"id": record_id, "principal_id": actor.id}).first()
     if row is None or (row[-1] is None and not actor.is_global_admin):
         raise NotFound(f"record {record_id} not found")
     return as_read(row, row[-2])
@@ -42,9 +42,13 @@ def page(
     conn: Connection, project_id: str, project: str, kind: str, *, name: str | None, after_id: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to `limit` records in id order after `after_id`, and the id to continue after (None at the end)."""
-    stmt = repository.prepared_page(by_name=name is not None, after=after_id is not None)
-    params = {"project_id": project_id, "kind": kind, "name": name, "after_id": after_id, "limit": limit + 1}
-    rows = stmt.all(conn, params)
+    stmt = repository.read_page(by_name=name is not None, after=after_id is not None)
+    params: dict[str, Any] = {"project_id": project_id, "kind": kind, "limit": limit + 1}
+    if name is not None:
+        params["name"] = name
+    if after_id is not None:
+        params["after_id"] = after_id
+    rows = conn.execute(stmt, params).all()
     if len(rows) > limit:
         return [as_read(r, project) for r in rows[:limit]], rows[limit - 1][0]
     return [as_read(r, project) for r in rows], None

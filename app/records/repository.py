@@ -8,7 +8,6 @@ from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.access.models import Membership, Project
-from app.core.prepared import Prepared
 from app.records.models import Record, RecordSeries
 
 
@@ -45,11 +44,6 @@ LATEST_VERSION_AND_SPEC: Select[str, dict[str, Any]] = (
 )
 INSERT_RECORD = insert(Record.__table__)  # type: ignore[arg-type]  # a Table, whatever mypy reads
 
-# what every registration runs, below SQLAlchemy's execution layer (app/core/prepared.py)
-FIRST_ID_BY_CONTENT = Prepared(ID_BY_CONTENT)
-POLICY_VERSION_AND_SPEC = Prepared(LATEST_VERSION_AND_SPEC)
-ADD_RECORD = Prepared(INSERT_RECORD)
-
 
 def series(project_id: str, kind: str, name: str, **more: str) -> dict[str, str]:
     """The bind parameters of the statements above."""
@@ -70,8 +64,8 @@ def _series_upsert(insert: Any) -> Any:
     ).returning(table.c.last_version)
 
 
-_SERIES_UPSERT = Prepared({"postgresql": _series_upsert(postgresql.insert), "sqlite": _series_upsert(sqlite.insert)})
-_SET_LAST_VERSION = Prepared(
+_SERIES_UPSERTS = {"postgresql": _series_upsert(postgresql.insert), "sqlite": _series_upsert(sqlite.insert)}
+_SET_LAST_VERSION = (
     update(RecordSeries)
     .where(
         RecordSeries.project_id == bindparam("s_project_id"),
@@ -85,12 +79,12 @@ _SET_LAST_VERSION = Prepared(
 def lock_series(conn: Connection, project_id: str, kind: str, name: str) -> int:
     """Create the series row if new, lock it until the transaction ends, and return its last version."""
     params = {"project_id": project_id, "kind": kind, "name": name}
-    return int(_SERIES_UPSERT.scalar(conn, params))
+    return int(conn.execute(_SERIES_UPSERTS[conn.dialect.name], params).scalar_one())
 
 
 def set_last_version(conn: Connection, project_id: str, kind: str, name: str, version: int) -> None:
     params = {"s_project_id": project_id, "s_kind": kind, "s_name": name, "s_last_version": version}
-    _SET_LAST_VERSION.execute(conn, params)
+    conn.execute(_SET_LAST_VERSION, params)
 
 
 # The columns a record is read with, as plain rows: the hot read routes (one record, a page of a list)
@@ -121,17 +115,10 @@ RECORD_READ_BY_ID: Select[Any] = (
 )
 
 
-RECORD_READ = Prepared(RECORD_READ_BY_ID)
-
-
 def read_page(*, by_name: bool, after: bool) -> Select[Any]:
     """A page of a collection in id order; binds project_id, kind, limit, and name and after_id when
-    asked for. Four statements in all, built once each (building costs more than running on SQLite)."""
+    asked for. Four statements in all, built once each."""
     return _READ_PAGES[by_name, after]
-
-
-def prepared_page(*, by_name: bool, after: bool) -> Prepared:
-    return _PREPARED_PAGES[by_name, after]
 
 
 def _read_page(by_name: bool, after: bool) -> Select[Any]:
@@ -144,4 +131,3 @@ def _read_page(by_name: bool, after: bool) -> Select[Any]:
 
 
 _READ_PAGES = {(n, a): _read_page(n, a) for n in (False, True) for a in (False, True)}
-_PREPARED_PAGES = {key: Prepared(stmt) for key, stmt in _READ_PAGES.items()}

@@ -37,6 +37,13 @@ class RecordRead(BaseModel):
     derived: dict[str, Any]
 
 
+class RecordRegistered(RecordRead):
+    """A registration's answer: the record, and for a new one the RFC 9162 leaf hash of the audit event
+    that registered it (`GET /v1/audit/proofs/inclusion` proves it in the log once integrated)."""
+
+    audit_leaf_hash: str | None = None
+
+
 class RecordPage(BaseModel):
     items: list[RecordRead]
     next_cursor: str | None

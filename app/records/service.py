@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.access.service import Actor, Identity
+from app.audit import service as audit_service
 from app.blobs import service as blobs_service
 from app.blobs.models import Blob
 from app.core import names
@@ -51,6 +52,9 @@ class Registration:
 
     fields: dict[str, Any]
     created: bool
+    # the leaf hash of the `record.registered` event of a new record: the client can ask for its
+    # inclusion proof once the sequencer has integrated it (None when the record existed already)
+    audit_leaf_hash: str | None = None
 
     @classmethod
     def of(cls, record: Record, *, created: bool) -> Registration:
@@ -66,7 +70,7 @@ COLUMNS = tuple(column.key for column in Record.__table__.columns)
 
 def effective_policy(conn: Connection, project_id: str) -> EffectivePolicy:
     params = repository.series(project_id, "policy", "default")
-    row = repository.POLICY_VERSION_AND_SPEC.first(conn, params)
+    row = conn.execute(repository.LATEST_VERSION_AND_SPEC, params).first()
     if row is None:
         return EffectivePolicy(version=0, spec=DEFAULT_POLICY)
     return EffectivePolicy(version=int(row[0]), spec=row[1])
@@ -224,7 +228,6 @@ def register(
     if limits is not None:
         limits.check_folder(raw_spec)
     spec = kind.parse_spec(raw_spec)
-    # the ORM session (`uow.session`) is built only by the steps that need it: a policy needs none
     parents = _resolve_parents(uow.session, project_id, kind, body) if kind.parent_roles else {}
     waived = _check_quarantine(uow.session, project_id, kind, parents) if any(parents.values()) else []
     parent_refs = [
@@ -245,7 +248,7 @@ def register(
                 errors=[{"loc": ["body", "version"], "msg": "required"}],
             )
         params = repository.series(project_id, kind.name, name, content_digest=content_digest)
-        same = repository.FIRST_ID_BY_CONTENT.scalar(conn, params)
+        same = conn.execute(repository.ID_BY_CONTENT, params).scalar()
         if same is not None:
             return Registration.of(uow.session.get_one(Record, same), created=False)
         version, version_key = normalise("integer", last_version + 1)
@@ -313,9 +316,8 @@ def register(
         "blobs": blobs,
         "derived": derived,
     }
-    # a Core insert: the ORM's flush of one new entity costs several times the statement, and the
-    # record never changes after this, so the session need not track it
-    repository.ADD_RECORD.execute(conn, row)
+    # a Core insert: the record never changes after this, so the session need not track it
+    conn.execute(repository.INSERT_RECORD, row)
     if kind.version_scheme == "integer":
         repository.set_last_version(conn, project_id, kind.name, name, int(version))
     edges = {(p["id"], p["role"]): p for p in parent_refs}.values()
@@ -323,7 +325,7 @@ def register(
     if edges or stored_blobs:
         uow.session.add_all(RecordEdge(child_id=row["id"], parent_id=p["id"], role=p["role"]) for p in edges)
         uow.session.add_all(RecordBlob(record_id=row["id"], path=b["path"], digest=b["digest"]) for b in stored_blobs)
-    uow.audit(
+    event = uow.audit(
         actor=actor,
         action="record.registered",
         target=f"record:{row['id']}",
@@ -331,7 +333,7 @@ def register(
         payload={"kind": kind.name, "name": name, "version": version, "digest": digest},
         policy_version=policy.version,
     )
-    return Registration(row, created=True)
+    return Registration(row, created=True, audit_leaf_hash=audit_service.leaf_hash_of(uow.request_id, event))
 
 
 def _register_derived_blobs(session: Session, produced: list[tuple[str, str, int]]) -> list[dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 A send that fails is logged and left to the outbox (app.runs.outbox): the run row, committed before any
 send, is what says a run must execute. The first send of a run a request queued is made on a thread of its
-own (`FirstSends`): a commit may run on the request's event loop (SQLite), and a send to a broker that does
-not answer blocks for seconds."""
+own (`FirstSends`): a send to a broker that does not answer blocks for seconds, and the request's unit of
+work (or a worker's) should not wait for it."""
 
 from __future__ import annotations
 

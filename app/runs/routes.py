@@ -8,6 +8,7 @@ from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.records.routes import decode_cursor, encode_cursor
 from app.runs import service
+from app.runs.schemas import RunCreate, RunEventPage, RunPage, RunRead
 
 router = APIRouter(prefix="/v1/projects/{project}/runs", tags=["runs"])
 TRAINERS = frozenset({"trainer"})
@@ -17,13 +18,14 @@ VIEW = frozenset({"viewer"})
 @router.post(
     "",
     status_code=202,
+    response_model=RunRead,
     responses={
         200: {"description": "The run an earlier POST with the same Idempotency-Key and body created, as it is now"}
     },
 )
 def create_run(
     project: str,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[RunCreate, Body()],
     uow: UowDep,
     principal: PrincipalDep,
     state: StateDep,
@@ -38,7 +40,7 @@ def create_run(
         project_id=access.project.id,
         project_name=project,
         actor=principal.name,
-        body=body,
+        body=body.as_sent(),
         dispatcher=state.dispatcher,
         settings=state.settings,
         idempotency_key=idempotency_key,
@@ -48,7 +50,7 @@ def create_run(
     return service.run_to_dict(run)
 
 
-@router.get("")
+@router.get("", response_model=RunPage)
 def list_runs(
     project: str,
     uow: UowDep,
@@ -61,20 +63,20 @@ def list_runs(
     return {"items": [service.run_to_dict(r) for r in rows], "next_cursor": encode_cursor(last)}
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", response_model=RunRead)
 def get_run(project: str, run_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
     access = access_service.project_access(uow.session, principal, project, VIEW)
     return service.run_to_dict(service.get_run(uow.session, access.project.id, run_id))
 
 
-@router.post("/{run_id}/cancel")
+@router.post("/{run_id}/cancel", response_model=RunRead)
 def cancel_run(project: str, run_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
     access = access_service.project_access(uow.session, principal, project, TRAINERS)
     run = service.get_run(uow.session, access.project.id, run_id)
     return service.run_to_dict(service.cancel(uow, run, principal.name, project))
 
 
-@router.get("/{run_id}/events")
+@router.get("/{run_id}/events", response_model=RunEventPage)
 def run_events(
     project: str,
     run_id: str,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from app.api.deps import PrincipalDep, StateDep, UowDep
+from app.api.deps import PrincipalDep, ReadPrincipalDep, ReadUowDep, StateDep, UowDep
 from app.api.errors import problem_response
 from app.core.blobs import CHUNK
 from app.core.errors import ValidationFailed
@@ -20,17 +20,14 @@ from app.uploads.schemas import BlobStored, UploadCreate, UploadPartRead, Upload
 router = APIRouter(prefix="/v1/blobs/uploads", tags=["blobs"])
 
 
-async def _open_upload(upload_id: str, principal: PrincipalDep, state: StateDep) -> BlobUploadSession:
-    """The principal's open session, read on a short read session of its own (as `get_principal`
-    does): the part upload and the completion then run without holding the request's write
-    transaction, which on SQLite would block every other writer while bytes stream or hash."""
-    with state.sessions.read() as session:
-        return service.find(session, state.blobs, principal, upload_id)
+def _open_upload(upload_id: str, uow: ReadUowDep, principal: ReadPrincipalDep, state: StateDep) -> BlobUploadSession:
+    """The principal's open session. A part's upload writes nothing to the database, so it runs in a
+    read unit: on SQLite it does not hold the one write lock while its bytes stream."""
+    return service.find(uow.session, state.blobs, principal, upload_id)
 
 
-async def _completable_upload(upload_id: str, principal: PrincipalDep, state: StateDep) -> BlobUploadSession:
-    with state.sessions.read() as session:
-        return service.find(session, state.blobs, principal, upload_id, uploader=True)
+def _completable_upload(upload_id: str, uow: UowDep, principal: PrincipalDep, state: StateDep) -> BlobUploadSession:
+    return service.find(uow.session, state.blobs, principal, upload_id, uploader=True)
 
 
 OpenUploadDep = Annotated[BlobUploadSession, Depends(_open_upload)]
@@ -53,7 +50,13 @@ def _read(view: service.SessionView) -> UploadRead:
 @router.post(
     "",
     status_code=201,
-    response_model=UploadRead | BlobStored,
+    response_model=UploadRead,
+    responses={
+        200: {
+            "model": UploadRead | BlobStored,
+            "description": "this principal's unfinished session for the digest, or the blob already stored",
+        }
+    },
     summary="Start (or resume) a multipart upload of a large blob",
     description="201 with a new session; 200 with this principal's unfinished session for the same "
     "digest (its `uploaded` flags say which parts the store holds); 200 `{digest, size, complete: true}` "
@@ -67,7 +70,7 @@ def _read(view: service.SessionView) -> UploadRead:
 )
 def start_upload(
     body: UploadCreate, response: Response, uow: UowDep, principal: PrincipalDep, state: StateDep
-) -> UploadRead | BlobStored:
+) -> UploadRead | JSONResponse:
     outcome = service.start(
         uow,
         state.blobs,
@@ -78,8 +81,9 @@ def start_upload(
         max_blob_bytes=state.settings.max_blob_bytes,
     )
     if isinstance(outcome, service.AlreadyStored):
-        response.status_code = 200
-        return BlobStored(digest=outcome.info.digest, size=outcome.info.size)
+        # Rendered here: `response_model` is the session a 201 always answers, which this is not.
+        stored = BlobStored(digest=outcome.info.digest, size=outcome.info.size)
+        return JSONResponse(stored.model_dump(mode="json"), status_code=200)
     view, created = outcome
     response.status_code = 201 if created else 200
     return _read(view)
@@ -102,13 +106,15 @@ async def put_part(
     request: Request,
     row: OpenUploadDep,
     state: StateDep,
-    content_length: Annotated[int | None, Header()] = None,
 ) -> UploadPartRead:
     receiver = await run_in_threadpool(service.open_part, state.blobs, row, number)
     try:
-        if content_length is not None and content_length != receiver.expected:
+        # Read here rather than declared as a parameter: the server has checked it before the app runs,
+        # and the document should not invite clients to send a Content-Length other than the body's.
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) != receiver.expected):
             raise ValidationFailed(
-                f"part {number} must be exactly {receiver.expected} bytes, not {content_length}",
+                f"part {number} must be exactly {receiver.expected} bytes, not {declared}",
                 errors=[{"loc": ["header", "Content-Length"], "msg": "not the part's size"}],
             )
         pending = bytearray()
@@ -134,6 +140,7 @@ async def put_part(
     "/{upload_id}/complete",
     response_model=BlobStored,
     status_code=201,
+    responses={200: {"model": BlobStored, "description": "the store held the blob before"}},
     summary="Assemble the parts, verify the digest, store the blob",
     description="201 when the store did not hold the blob before, 200 when it did. Missing parts: 422 "
     "`validation_failed` (the session stays open). A digest other than the declared one: 400 "

@@ -14,7 +14,7 @@ class UploadCreate(BaseModel):
     digest: str = Field(pattern=DIGEST_PATTERN, description="sha256 of the whole blob, `sha256:<hex>`")
     size: int = Field(ge=1, description="the blob's size in bytes")
     part_size: int | None = Field(
-        default=None, description="bytes per part (all but the last); the server chooses when omitted"
+        default=None, strict=True, description="bytes per part (all but the last); the server chooses when omitted"
     )
 
 

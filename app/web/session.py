@@ -33,14 +33,20 @@ def bearer(token: str) -> str:
     return f"Bearer {token.strip()}"
 
 
-async def get_web_actor(request: Request, uow: UowDep) -> Actor:
+def _cookie_actor(request: Request, uow: UowDep) -> Actor:
+    """The principal of the session cookie, authenticated on the unit's connection (in the thread pool)."""
     token = request.cookies.get(COOKIE)
     if not token:
         raise SignInRequired
     try:
-        actor = access_service.authenticate(uow.session, bearer(token))
+        actor = access_service.authenticate(uow.connection, bearer(token))
     except Unauthenticated:
         raise SignInRequired from None
+    uow.token_id = actor.token_id
+    return actor
+
+
+async def get_web_actor(request: Request, actor: Annotated[Actor, Depends(_cookie_actor)]) -> Actor:
     note_token(request, actor)
     return actor
 

@@ -206,7 +206,8 @@ def test_tokens_for_another_principal(world: World) -> None:
     assert made.status_code == 201 and made.json()["principal"] == other.principal
     assert _as(other, made.json()["token"]).get("/v1/me").json()["principal"] == other.principal
     missing = world.admin.post("/v1/tokens", json={"principal": "nobody-at-all-here"})
-    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert missing.status_code == 422 and missing.json()["code"] == "validation_failed"
+    assert missing.json()["errors"][0]["loc"] == ["body", "principal"]
 
 
 def test_listing_shows_no_secret_and_no_hash(world: World) -> None:

@@ -245,6 +245,7 @@ def test_refusals(world: World, stack: AppState) -> None:
         {"digest": "md5:abc", "size": 10},
         {"digest": digest, "size": 0},
         {"digest": digest, "size": 10, "part_size": MiB},
+        {"digest": digest, "size": 10, "part_size": False},  # a boolean is no size
         {"digest": digest, "size": 10_001 * PART, "part_size": PART},
     ):
         response = uploader.post("/v1/blobs/uploads", json=body)

@@ -1,9 +1,8 @@
-"""Registrations run as one unit of work; on SQLite a quick kind's unit runs on the event loop's thread
-only when the write lock is free, and otherwise waits for it in the thread pool, never on the loop."""
+"""A registration runs as one unit of work in the thread pool: on SQLite it waits there for a held write
+lock, never on the event loop, and stores once."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app.core.db import WriterBusy
 from app.main import create_app
 from app.state import AppState
 from tests.conftest import World
@@ -32,7 +30,7 @@ def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, box
 
 
-def test_a_quick_registration_waits_for_a_held_write_lock_off_the_loop(sqlite_world: World) -> None:
+def test_a_registration_waits_for_a_held_write_lock_off_the_loop(sqlite_world: World) -> None:
     project = sqlite_world.project()
     holder = sqlite_world.state.sessions.write()
     holder.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: this session now holds the write lock
@@ -52,39 +50,9 @@ def test_a_quick_registration_waits_for_a_held_write_lock_off_the_loop(sqlite_wo
     assert box["result"].status_code == 201, box["result"].text
 
 
-def test_a_quick_registration_runs_while_nothing_holds_the_lock(sqlite_world: World) -> None:
+def test_a_registration_runs_while_nothing_holds_the_lock(sqlite_world: World) -> None:
     project = sqlite_world.project()
     response = sqlite_world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.2}})
     assert response.status_code == 201, response.text
     again = sqlite_world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {"kappa_floor": 0.2}})
     assert again.status_code == 200 and again.json()["id"] == response.json()["id"]
-
-
-def test_a_nowait_write_connection_refuses_a_lock_held_in_this_process(sqlite_stack: AppState) -> None:
-    holder = sqlite_stack.sessions.write()
-    holder.execute(text("SELECT 1"))
-    try:
-        with sqlite_stack.sessions.write_connection(nowait=True) as nowait, pytest.raises(WriterBusy):
-            nowait.begin()
-    finally:
-        holder.rollback()
-        holder.close()
-
-
-def test_a_nowait_write_connection_refuses_a_lock_held_by_another_connection(sqlite_stack: AppState) -> None:
-    path = sqlite_stack.settings.database_url.removeprefix("sqlite:///")
-    other = sqlite3.connect(path, isolation_level=None, timeout=1)
-    other.execute("BEGIN IMMEDIATE")  # as another process would: outside this process's lock
-    try:
-        # WriterBusy, not the OperationalError a busy wait would end in after its 30 s
-        with sqlite_stack.sessions.write_connection(nowait=True) as nowait, pytest.raises(WriterBusy):
-            nowait.begin()
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-    # the busy timeout is back for the connections that do wait
-    with sqlite_stack.sessions.write_connection(nowait=True) as after:
-        after.begin()
-        timeout = after.exec_driver_sql("PRAGMA busy_timeout").scalar()
-        after.rollback()
-    assert timeout == 30_000

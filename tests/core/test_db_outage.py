@@ -14,11 +14,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.core.db import PG_CONNECT_TIMEOUT_S, SessionFactory, make_engine
-from app.core.prepared import Prepared
 from app.main import create_app
 from app.state import AppState
 
-SELECT_ONE = Prepared(text("SELECT 1"))
+SELECT_ONE = text("SELECT 1")
 
 
 def test_statement_on_a_closed_driver_connection_invalidates_it(stack: AppState) -> None:
@@ -27,15 +26,15 @@ def test_statement_on_a_closed_driver_connection_invalidates_it(stack: AppState)
         assert driver is not None
         driver.close()  # as a server that ended the session leaves it
         with pytest.raises(DBAPIError) as caught:
-            SELECT_ONE.scalar(conn)
+            conn.execute(SELECT_ONE).scalar()
         assert caught.value.connection_invalidated and conn.invalidated
     with stack.sessions.engine.connect() as conn:
-        assert SELECT_ONE.scalar(conn) == 1
+        assert conn.execute(SELECT_ONE).scalar() == 1
 
 
 def test_postgres_connect_to_a_server_that_never_answers_gives_up() -> None:
     """A listening socket that never speaks: without a connect timeout the connect would wait forever,
-    holding the request (and, for reads on the event loop, the whole replica)."""
+    holding the request and its pooled connection."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()

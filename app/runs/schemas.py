@@ -1,0 +1,60 @@
+"""The runs API's request and response bodies, as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+
+_SKIP: Any = SkipValidation  # a marker class (generic only to type checkers)
+
+
+class RunCreate(BaseModel):
+    """A run to start. Described here; checked by `app.runs.service.validate_request`, with its located
+    errors, so the values pass through as sent (and the idempotency digest is of the body as sent)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    # required, but refused by the service (after the caller's role is checked), not here
+    kind: Annotated[str | None, _SKIP(), Field(description="required: the job to run (sft, reward, dpo, ...)")] = None
+    output_name: Annotated[str | None, _SKIP(), Field(description="required: the record the run registers")] = None
+    inputs: Annotated[dict[str, Any] | None, _SKIP(), Field(description="references the kind takes")] = None
+    params: Annotated[dict[str, Any] | None, _SKIP(), Field(description="the kind's parameters")] = None
+
+    def as_sent(self) -> dict[str, Any]:
+        return {**{key: getattr(self, key) for key in self.model_fields_set}, **(self.model_extra or {})}
+
+
+class RunRead(BaseModel):
+    id: str
+    kind: str
+    status: str
+    inputs: dict[str, Any]
+    params: dict[str, Any]
+    output_name: str
+    outputs: list[str]
+    error: dict[str, Any] | None
+    created_by: str
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    attempt: int
+    max_attempts: int
+    config: dict[str, Any] | None
+
+
+class RunPage(BaseModel):
+    items: list[RunRead]
+    next_cursor: str | None
+
+
+class RunEventRead(BaseModel):
+    seq: int
+    at: str
+    type: str
+    data: dict[str, Any]
+
+
+class RunEventPage(BaseModel):
+    items: list[RunEventRead]
+    next_cursor: str | None
