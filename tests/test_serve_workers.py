@@ -128,7 +128,10 @@ def test_sigterm_lets_the_request_in_flight_finish(served: Served) -> None:
 
 
 @pytest.mark.postgres
-def test_one_process_of_two_postgres_replicas_runs_the_background_loops(tmp_path: Path, pg_database: str) -> None:
+# a database of its own: the session's shared one is led by the in-process test apps' election
+@pytest.mark.parametrize("empty_database", ["postgres"], indirect=True)
+def test_one_process_of_two_postgres_replicas_runs_the_background_loops(tmp_path: Path, empty_database: str) -> None:
+    pg_database = empty_database
     migrate.upgrade(pg_database)
     shared = {
         "RLHF_REGISTRY_DATABASE_URL": pg_database,
@@ -139,7 +142,15 @@ def test_one_process_of_two_postgres_replicas_runs_the_background_loops(tmp_path
         serve(tmp_path / "a", extra_env=shared, serve_args=WORKERS) as first,
         serve(tmp_path / "b", extra_env=shared, serve_args=WORKERS) as second,
     ):
-        roles = processes_answering(first.url, want=2) | processes_answering(second.url, want=2)
+        # the four processes campaign as they start: wait (bounded) until one has won, never two
+        deadline = time.monotonic() + 30
+        while True:
+            roles = processes_answering(first.url, want=2) | processes_answering(second.url, want=2)
+            leaders = [pid for pid, role in roles.items() if role == "leader"]
+            assert len(leaders) <= 1, roles
+            if leaders or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
 
     assert len(roles) == 4, roles
     assert sorted(roles.values()) == ["leader", "standby", "standby", "standby"]

@@ -27,7 +27,8 @@ def test_register_returns_envelope_and_is_idempotent(world: World) -> None:
     first = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body())
     assert first.status_code == 201, first.text
     record = first.json()
-    assert set(record) == ENVELOPE
+    # a registration's answer is the envelope plus the leaf hash of the event that logged it
+    assert set(record) == ENVELOPE | {"audit_leaf_hash"} and len(record["audit_leaf_hash"]) == 64
     assert record["kind"] == "criteria" and record["project"] == project and record["version"] == "1.0.0"
     assert record["digest"].startswith("sha256:") and len(record["digest"]) == 71
     assert record["created_by"] == world.admin.principal

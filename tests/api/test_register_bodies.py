@@ -105,4 +105,5 @@ def test_the_openapi_document_describes_each_kinds_body(world: World) -> None:
     assert "kappa_floor" in schemas["PolicySpec"]["properties"]
     assert {"target", "spec"} <= set(schemas["EvaluationCreate"]["properties"])
     assert {"rule", "covers"} <= set(schemas["WaiverCreate"]["properties"])
-    assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/RecordRead")
+    assert operation["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/RecordRegistered")
+    assert "audit_leaf_hash" in schemas["RecordRegistered"]["properties"]

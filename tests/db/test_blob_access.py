@@ -25,7 +25,8 @@ def statements(state: AppState) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        # the blob lookups only: a background loop of the app may run its own statements meanwhile
+        if statement.lstrip().upper().startswith("SELECT") and "FROM blob" in statement:
             seen.append((statement, parameters))
 
     event.listen(state.sessions.engine, "before_cursor_execute", before)
