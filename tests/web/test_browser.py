@@ -7,24 +7,15 @@ Chromium missing: skipped, or failed when CI is set (tests.support.services.miss
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from app.core import migrate
 from app.core.settings import Settings
-from app.main import create_app
-from app.state import AppState
-from bench.serving import free_port
-from tests.conftest import RecordingDispatcher, World
+from tests.support.live_app import Live, served
 from tests.support.services import missing_service
 from tests.web.support import approved_chain, build_package, log_metrics, queued_run, start_run
 
@@ -35,39 +26,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TIMEOUT_MS = 15_000
 
 
-@dataclass
-class LiveSite:
-    url: str
-    state: AppState
-    world: World
-
-
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The app served by uvicorn on a free loopback port, in a thread, over a fresh embedded stack."""
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("browser"), log_level="WARNING", reaper_interval_seconds=3600.0
     )
-    migrate.upgrade(settings.database_url)
-    state = AppState.build(settings)
-    state.dispatcher = RecordingDispatcher()
-    url = f"http://127.0.0.1:{free_port()}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(state=state), host="127.0.0.1", port=int(url.rsplit(":", 1)[1]), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield LiveSite(url, state, World(state, client))  # type: ignore[arg-type]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        state.sessions.engine.dispose()
+    with served(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +58,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_sign_in_open_deployment_follow_lineage_and_download_package(
-    live: LiveSite, chromium: Any, tmp_path: Path
-) -> None:
+def test_sign_in_open_deployment_follow_lineage_and_download_package(live: Live, chromium: Any, tmp_path: Path) -> None:
     chain, deployment = approved_chain(live.world)
     package_id = build_package(chain, deployment)
     viewer = live.world.member(chain.project, "viewer")
@@ -153,7 +117,7 @@ def test_sign_in_open_deployment_follow_lineage_and_download_package(
         context.close()
 
 
-def test_run_page_refreshes_in_the_browser(live: LiveSite, chromium: Any) -> None:
+def test_run_page_refreshes_in_the_browser(live: Live, chromium: Any) -> None:
     chain, _ = approved_chain(live.world)
     run_id = queued_run(chain)
     viewer = live.world.member(chain.project, "viewer")
