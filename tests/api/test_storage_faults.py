@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,30 +67,6 @@ def live(seaweed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory) -> It
         yield running
 
 
-def _weed_pid(server: SeaweedServer) -> int:
-    """The `weed` process serving `server`'s S3 port (the session leader of its process group)."""
-    flag = f"-s3.port={server.s3_port}".encode()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if flag in (proc / "cmdline").read_bytes().split(b"\0"):
-                    return int(proc.name)
-            except OSError:
-                continue
-    raise AssertionError(f"no weed process serves port {server.s3_port}")
-
-
-@contextmanager
-def _stopped(server: SeaweedServer) -> Iterator[None]:
-    """SeaweedFS stopped (SIGSTOP, the whole process group) inside the block, continued after it."""
-    group = os.getpgid(_weed_pid(server))
-    os.killpg(group, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.killpg(group, signal.SIGCONT)
-
-
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -124,7 +98,7 @@ def test_an_upload_interrupted_by_an_outage_is_refused_then_resumes(live: Live, 
     upload_id = started.json()["upload_id"]
     assert _put_part(uploader, upload_id, 1, parts[0]).status_code == 200
 
-    with _stopped(seaweed):
+    with seaweed.paused():
         _assert_unavailable(_put_part(uploader, upload_id, 2, parts[1]))
         _assert_unavailable(uploader.get(f"/v1/blobs/uploads/{upload_id}"))
         _assert_unavailable(uploader.post(f"/v1/blobs/uploads/{upload_id}/complete"))
@@ -155,7 +129,7 @@ def test_a_download_cut_by_an_outage_is_aborted_not_short(live: Live, seaweed: S
         assert int(response.headers["content-length"]) == len(data)
         chunks = response.iter_bytes(MiB)
         received += len(next(chunks))
-        with _stopped(seaweed), pytest.raises(httpx.RemoteProtocolError):
+        with seaweed.paused(), pytest.raises(httpx.RemoteProtocolError):
             for chunk in chunks:
                 received += len(chunk)
     assert 0 < received < len(data)

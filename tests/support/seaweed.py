@@ -251,6 +251,17 @@ class SeaweedServer:
         except urllib.error.HTTPError:
             pass  # any HTTP answer means the gateway is listening
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server frozen (SIGSTOP to its process group) inside the block, continued after it: requests
+        hang rather than being refused, the outage a client's timeouts must handle."""
+        assert self._proc is not None, "the server is not running"
+        os.killpg(self._proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
