@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.audit.service import AuditLog
-from app.core.blobs import BlobStore
-from app.core.blobstores import open_blob_store
 from app.core.db import SessionFactory, make_engine
 from app.core.settings import Settings
 from app.core.signing import SigningKey, load_signing_key
 from app.core.uow import UnitOfWork
 from app.runs.dispatch import Dispatcher
 from app.runs.queue import CeleryDispatcher
+from app.storage import open_blob_store
+from app.storage.base import BlobStore
 
 
 @dataclass

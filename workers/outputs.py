@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from app.access.models import Principal, Project
 from app.blobs import service as blobs_service
-from app.core.blobs import CHUNK, BlobInfo
 from app.kinds.registry import KINDS
 from app.records import service as records_service
 from app.runs.models import Run
 from app.runs.service import add_event
 from app.state import AppState
+from app.storage.base import CHUNK, BlobInfo
 
 
 def upload_folder(state: AppState, folder: Path) -> list[tuple[str, BlobInfo]]:

@@ -10,9 +10,9 @@ from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.blobs import service
 from app.blobs.schemas import BlobRead
-from app.core.blobs import BlobWriter
 from app.core.digests import is_digest
 from app.core.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from app.storage.base import BlobWriter
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
 UPLOADERS = frozenset({"annotator", "trainer"})

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from app.access.models import Membership, Principal
 from app.access.service import Actor, Identity
 from app.blobs.models import Blob, BlobUploader
-from app.core.blobs import BlobInfo
 from app.core.digests import is_digest
 from app.core.errors import BlobMissing
 from app.core.uow import UnitOfWork
 from app.records.models import Record, RecordBlob
+from app.storage.base import BlobInfo
 
 
 def record_upload(uow: UnitOfWork, principal: Identity, info: BlobInfo) -> bool:

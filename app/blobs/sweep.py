@@ -22,10 +22,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.core.blobs import Leftover
 from app.core.db import utcnow
 from app.core.errors import Unavailable
 from app.state import AppState
+from app.storage.base import Leftover
 from app.uploads import service as uploads_service
 from app.uploads.models import BlobUploadSession
 

@@ -10,7 +10,6 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from app.core.blobs import BlobStore
 from app.core.digests import is_digest
 from app.kinds.base import KindContext, KindDefinition, ParentRole
 from app.kinds.prompt_set import prompts_of
@@ -18,6 +17,7 @@ from app.kinds.tables import RowErrors, TableLimits, iter_blob_tables, read_blob
 from app.qc import compute_qc
 from app.qc.canonical import text_features
 from app.records.models import Record
+from app.storage.base import BlobStore
 
 CHOICES = ("a", "b", "tie")
 HISTORY_BATCHES = 50

@@ -10,11 +10,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from app.core.blobs import BlobStore
 from app.core.errors import ValidationFailed
 from app.core.uow import UnitOfWork
 from app.kinds.tables import TableLimits
 from app.records.models import Record
+from app.storage.base import BlobStore
 
 VersionScheme = Literal["integer", "semver"]
 

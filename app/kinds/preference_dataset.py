@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from app.core.blobs import put_bytes
 from app.core.errors import CriteriaIncompatible, QcGateBlocked, ValidationFailed
 from app.kinds.annotation_batch import items_of
 from app.kinds.base import KindContext, KindDefinition, ParentRole
@@ -23,6 +22,7 @@ from app.kinds.prompt_set import prompts_of
 from app.kinds.semver import Semver
 from app.kinds.waiver import waivers_covering
 from app.records.models import Record
+from app.storage.base import put_bytes
 
 ITEM_COLUMNS = ["prompt_id", "response_a", "response_b", "choice"]
 

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.blobs import BlobStore
 from app.core.digests import is_digest
 from app.kinds.base import KindContext, KindDefinition
 from app.kinds.tables import RowErrors, TableLimits, read_blob_table, rows_table
 from app.records.models import Record
+from app.storage.base import BlobStore
 
 SOURCES = ("usage", "synthetic", "expert", "adversarial")
 COMPLEXITIES = ("low", "medium", "high")

@@ -22,10 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from app.core.blobs import BlobStore
-from app.core.blobs_fs import FilesystemBlobStore
 from app.core.errors import PayloadTooLarge, ValidationFailed
 from app.core.settings import Settings
+from app.storage.base import BlobStore
+from app.storage.fs import FilesystemBlobStore
 
 MAX_ERRORS = 100
 PARQUET_MAGIC = b"PAR1"

@@ -7,12 +7,12 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.blobs import BlobStore
 from app.packages import plots
 from app.packages.evidence import RewardSamples, reward_samples
 from app.packages.gather import Closure
 from app.packages.lineage_svg import SvgNode, render_svg
 from app.records.models import Record
+from app.storage.base import BlobStore
 
 FORMAT_VERSION = 1
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.blobs import BlobStore
 from app.core.errors import AppError
 from app.core.json_limits import loads_body
 from app.packages.gather import Closure, run_id_of
 from app.records.models import Record
+from app.storage.base import BlobStore
 
 SAMPLE_EVALUATIONS = ("reward_score", "length_reward_correlation")
 MAX_EVIDENCE_BYTES = 64 * 1024 * 1024

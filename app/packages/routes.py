@@ -11,12 +11,12 @@ from fastapi.responses import StreamingResponse
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.audit.routes import IntegratedDep
-from app.core.blobs import BlobStore
 from app.core.errors import NotFound
 from app.packages import service
 from app.records import service as records_service
 from app.records.models import Record
 from app.records.schemas import RecordRead, to_read
+from app.storage.base import BlobStore
 
 router = APIRouter(tags=["handoff-packages"])
 BUILDERS = frozenset({"approver"})

@@ -17,7 +17,6 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.blobs import BlobStore, put_bytes
 from app.core.errors import ValidationFailed
 from app.core.signing import SigningKey
 from app.core.uow import UnitOfWork
@@ -34,6 +33,7 @@ from app.records import service as records_service
 from app.records.models import Record
 from app.records.schemas import to_read
 from app.records.service import Registration
+from app.storage.base import BlobStore, put_bytes
 
 BODY_KEYS = frozenset({"deployment", "name"})
 

@@ -17,7 +17,6 @@ from app.audit import service as audit_service
 from app.blobs import service as blobs_service
 from app.blobs.models import Blob
 from app.core import names
-from app.core.blobs import BlobStore
 from app.core.db import utcnow
 from app.core.digests import digest_of, is_digest
 from app.core.errors import (
@@ -39,6 +38,7 @@ from app.lineage.service import quarantined_among
 from app.records import repository
 from app.records.models import Record, RecordBlob, RecordEdge
 from app.records.versioning import normalise, parse_integer
+from app.storage.base import BlobStore
 
 # reads every blob: the identity under which the server cites blobs it wrote itself
 SERVER = Actor(id="", name="rlhf-registry", is_global_admin=True)

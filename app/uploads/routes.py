@@ -11,8 +11,8 @@ from starlette.requests import ClientDisconnect
 
 from app.api.deps import PrincipalDep, ReadPrincipalDep, ReadUowDep, StateDep, UowDep
 from app.api.errors import problem_response
-from app.core.blobs import CHUNK
 from app.core.errors import ValidationFailed
+from app.storage.base import CHUNK
 from app.uploads import service
 from app.uploads.models import BlobUploadSession
 from app.uploads.schemas import BlobStored, UploadCreate, UploadPartRead, UploadRead

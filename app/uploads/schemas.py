@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.core.blobs import Backend
+from app.storage.base import Backend
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 

@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 from app.access import service as access_service
 from app.access.service import Identity
 from app.blobs import service as blobs_service
-from app.core.blobs import BlobInfo, BlobStore, MultipartUpload, PartWriter
 from app.core.db import utcnow
 from app.core.errors import AppError, DigestMismatch, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from app.core.uow import UnitOfWork
+from app.storage.base import BlobInfo, BlobStore, MultipartUpload, PartWriter
 from app.uploads.models import BlobUploadSession
 
 log = logging.getLogger("rlhf_registry.uploads")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import zipfile
 
-from app.core.blobs import BlobStore
 from app.core.errors import NotFound
 from app.packages import service as packages_service
 from app.records.models import Record
+from app.storage.base import BlobStore
 
 PACKAGE_KIND = "handoff_package"
 PREVIEW_MEMBER = "handoff.html"

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from app.core.blobs import MultipartUpload
-from app.core.blobs_fs import FilesystemBlobStore
-from app.core.blobs_s3 import S3BlobStore
 from app.core.db import utcnow
 from app.state import AppState
+from app.storage.base import MultipartUpload
+from app.storage.fs import FilesystemBlobStore
+from app.storage.s3 import S3BlobStore
 from app.uploads.models import BlobUploadSession
 from app.uploads.service import choose_part_size, part_sizes
 from tests.conftest import Api, World

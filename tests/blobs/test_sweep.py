@@ -16,13 +16,13 @@ from sqlalchemy import select, update
 
 from app.blobs.sweep import sweep
 from app.core import migrate
-from app.core.blobs import BlobStore, MultipartUpload, put_bytes, read_bytes
-from app.core.blobs_fs import FilesystemBlobStore
-from app.core.blobs_s3 import S3BlobStore
 from app.core.db import utcnow
 from app.core.settings import Settings
 from app.main import create_app
 from app.state import AppState
+from app.storage.base import BlobStore, MultipartUpload, put_bytes, read_bytes
+from app.storage.fs import FilesystemBlobStore
+from app.storage.s3 import S3BlobStore
 from app.uploads.models import BlobUploadSession
 from bench.serving import CLI
 from tests.conftest import Api, RecordingDispatcher, World

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.blobs import BlobStore
-from app.core.blobs_fs import FilesystemBlobStore
-from app.core.blobs_s3 import S3BlobStore
 from app.core.settings import Settings
+from app.storage.base import BlobStore
+from app.storage.fs import FilesystemBlobStore
+from app.storage.s3 import S3BlobStore
 from tests.support.seaweed import SeaweedServer
 
 

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.core.blobs import (
+from app.core.errors import DigestMismatch, NotFound, Unavailable, ValidationFailed
+from app.core.settings import Settings
+from app.storage.base import (
     BlobInfo,
     BlobStore,
     MultipartUpload,
     put_bytes,
     read_bytes,
 )
-from app.core.blobs_s3 import PART_SIZE, S3BlobStore
-from app.core.errors import DigestMismatch, NotFound, Unavailable, ValidationFailed
-from app.core.settings import Settings
+from app.storage.s3 import PART_SIZE, S3BlobStore
 from tests.support.blob_backends import Backend, s3_backend, s3_settings
 from tests.support.seaweed import SeaweedServer, seaweed_s3  # noqa: F401  (session fixture)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.blobs import BlobStore, MultipartUpload, put_bytes, read_bytes
-from app.core.blobs_fs import FilesystemBlobStore
-from app.core.blobs_s3 import S3BlobStore
 from app.core.errors import Unavailable
 from app.core.settings import Settings
+from app.storage.base import BlobStore, MultipartUpload, put_bytes, read_bytes
+from app.storage.fs import FilesystemBlobStore
+from app.storage.s3 import S3BlobStore
 from bench.serving import HOST, free_port
 from tests.support.blob_backends import s3_backend
 

@@ -1,5 +1,5 @@
 """The S3 store's client factory and writers: the streaming blob writer and the writer of one API-sent part
-(split from `app.core.blobs_s3`, which documents the object layout)."""
+(split from `app.storage.s3`, which documents the object layout)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.core.blobs import CHUNK, BlobInfo, MultipartUpload, check_expected, mismatch
-from app.core.blobs_faults import is_s3_outage, log, s3_outages
 from app.core.errors import NotFound, PayloadTooLarge
+from app.storage.base import CHUNK, BlobInfo, MultipartUpload, check_expected, mismatch
+from app.storage.faults import is_s3_outage, log, s3_outages
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-    from app.core.blobs_s3 import S3BlobStore
+    from app.storage.s3 import S3BlobStore
 
 PART_SIZE = 8 * 1024 * 1024
 """Multipart part size: S3 wants >= 5 MiB for every part but the last; also the writer's memory bound."""

@@ -1,5 +1,5 @@
 """The filesystem blob store: blobs under their digest in a folder, temporary files and the parts of open
-multipart uploads under its `tmp` folder (the S3 store is app.core.blobs_s3)."""
+multipart uploads under its `tmp` folder (the S3 store is app.storage.s3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from app.core.blobs import (
+from app.core.digests import hex_of, is_digest
+from app.core.errors import DigestMismatch, NotFound
+from app.storage.base import (
     CHUNK,
     Backend,
     BlobInfo,
@@ -26,9 +28,7 @@ from app.core.blobs import (
     parts_mismatch,
     upload_mismatch,
 )
-from app.core.blobs_faults import fs_outages, log, store_unavailable
-from app.core.digests import hex_of, is_digest
-from app.core.errors import DigestMismatch, NotFound
+from app.storage.faults import fs_outages, log, store_unavailable
 
 
 def _discard_temp(file: BinaryIO, tmp: Path) -> None:

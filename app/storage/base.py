@@ -1,5 +1,5 @@
-"""Content-addressed blob storage behind one protocol, with a filesystem (app.core.blobs_fs) and an S3
-backend (app.core.blobs_s3).
+"""Content-addressed blob storage behind one protocol, with a filesystem (app.storage.fs) and an S3
+backend (app.storage.s3).
 
 A blob is written through a `BlobWriter` that hashes while it writes; the object appears under its
 digest key only once it is complete and its digest verified, so a reader never sees a partial object.

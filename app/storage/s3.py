@@ -14,7 +14,7 @@ parts on that temporary key, streams the object back to hash it (memory stays at
 if the digest is the declared one copies it to its digest key; the temporary object goes then, or at
 once if the digest is wrong. A completion cut short by an outage is finished by the next one.
 
-Every call that reaches the store turns an outage (`app.core.blobs_faults`) into `Unavailable`. Whatever
+Every call that reaches the store turns an outage (`app.storage.faults`) into `Unavailable`. Whatever
 a crash leaves under `<prefix>/tmp/` (incomplete multipart uploads, temporary objects) is listed by
 `leftovers` and removed by `blobs gc` and the API's periodic sweep (`app.blobs.sweep`).
 """
@@ -30,7 +30,9 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.core.blobs import (
+from app.core.digests import hex_of, is_digest
+from app.core.errors import NotFound, Unavailable, ValidationFailed
+from app.storage.base import (
     CHUNK,
     Backend,
     BlobInfo,
@@ -42,16 +44,14 @@ from app.core.blobs import (
     parts_mismatch,
     upload_mismatch,
 )
-from app.core.blobs_faults import is_s3_outage, s3_outages
-from app.core.digests import hex_of, is_digest
-from app.core.errors import NotFound, Unavailable, ValidationFailed
+from app.storage.faults import is_s3_outage, s3_outages
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from app.core.settings import Settings
 
-from app.core.blobs_s3_writers import (
+from app.storage.s3_writers import (
     _NO_UPLOAD,
     _NOT_FOUND,
     GONE,
