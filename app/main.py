@@ -14,26 +14,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from app import background
 from app.access import service as access_service
 from app.access.routes import router as access_router
 from app.api import errors
+from app.api.health import HealthRead, ReadyRead
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, WriteRateLimitMiddleware
 from app.api.openapi import RegistryAPI
 from app.audit.routes import router as audit_router
-from app.audit.sequencer import Sequencer
 from app.blobs.routes import router as blobs_router
-from app.blobs.sweep import BlobSweeper
-from app.core.election import Election, Loop, election_lock
+from app.core.election import Election
 from app.core.errors import Forbidden, Unavailable
 from app.core.logging import configure_logging
 from app.core.migrate import require_head
 from app.core.settings import Settings, get_settings
 from app.decisions.routes import router as decisions_router
+from app.lineage.routes import router as lineage_router
 from app.packages.routes import router as packages_router
 from app.records.routes import router as records_router
-from app.runs.outbox import Outbox
+from app.runs.external_routes import router as external_runs_router
 from app.runs.queue import broker_reachable
-from app.runs.reaper import Reaper
 from app.runs.routes import router as runs_router
 from app.state import AppState
 from app.uploads.routes import router as uploads_router
@@ -49,19 +49,11 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     configure_logging(settings.log_level)
     require_head(state.sessions.engine, settings.database_url)
 
-    def background_loops() -> list[Loop]:
-        loops: list[Loop] = [Reaper(state), Outbox(state)]
-        loops.append(Sequencer(state.sessions, merge_delay_seconds=settings.audit_merge_delay_seconds))
-        if settings.blob_gc_interval_seconds > 0:
-            loops.append(BlobSweeper(state))
-        return loops
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # one process of the deployment runs the background loops (app/core/election.py)
-        election = Election(election_lock(state.sessions.engine, settings.database_url), background_loops)
+        # one process of the deployment, an API process or a worker, runs the periodic duties
+        election = background.campaign(state)
         app.state.election = election
-        election.start()
         yield
         election.stop()
 
@@ -77,7 +69,17 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     if settings.write_rate_limit > 0:
         app.add_middleware(WriteRateLimitMiddleware, per_minute=settings.write_rate_limit)
     app.add_middleware(RequestContextMiddleware)
-    routers = (access_router, records_router, decisions_router, runs_router, uploads_router, blobs_router, audit_router)
+    routers = (
+        access_router,
+        records_router,
+        decisions_router,
+        lineage_router,
+        runs_router,
+        external_runs_router,
+        uploads_router,
+        blobs_router,
+        audit_router,
+    )
     app.include_router(packages_router)
     for router in routers:
         app.include_router(router)
@@ -89,10 +91,10 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
 
 def _add_operational_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> HealthRead:
+        return HealthRead(status="ok")
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={200: {"model": ReadyRead}})
     def readyz(request: Request) -> JSONResponse:
         state: AppState = request.app.state.registry
         checks: dict[str, Any] = {}

@@ -22,7 +22,7 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -106,14 +106,14 @@ class Fixture:
     evaluations: list[str] = field(default_factory=list)
 
 
-def _ok(client: httpx.Client, collection: str, body: dict[str, Any]) -> dict[str, Any]:
+def _ok(client: HttpClient, collection: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(f"/v1/projects/{PROJECT}/{collection}", json=body)
     if response.status_code != 201:
         raise RuntimeError(f"setup: POST {collection}: HTTP {response.status_code} {response.text[:1000]}")
     return dict(response.json())
 
 
-def _files(client: httpx.Client, tag: str) -> list[dict[str, Any]]:
+def _files(client: HttpClient, tag: str) -> list[dict[str, Any]]:
     out = []
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         data = f"{tag}:{name}".encode() + os.urandom(16)
@@ -128,51 +128,65 @@ def set_up(port: int, token: str) -> Fixture:
     """The project and a chain up to a policy checkpoint with two evaluations (not measured)."""
     headers = {"authorization": f"Bearer {token}"}
     with httpx.Client(base_url=f"http://{HOST}:{port}", headers=headers, timeout=60) as client:
-        response = client.post("/v1/projects", json={"name": PROJECT, "description": "API bench"})
-        if response.status_code != 201:
-            raise RuntimeError(f"setup: creating project: HTTP {response.status_code} {response.text[:500]}")
-        _ok(client, "policies", {"spec": {}})
-        _ok(client, "criteria", {"name": "quality", "version": "1.0.0", "spec": criteria_spec()})
-        _ok(client, "prompt-sets", prompt_set_body("core-prompts", 20))
-        batch = _ok(
-            client,
-            "annotation-batches",
-            {
-                "name": "vendor-a-week-47",
-                "criteria": {"name": "quality", "version": "1.0.0"},
-                "prompt_set": {"name": "core-prompts", "version": "1.0.0"},
-                "spec": {
-                    "annotator_pool": "vendor-a",
-                    "tool": "label-studio",
-                    "collected_from": "2026-11-16",
-                    "collected_to": "2026-11-20",
-                    "ai_assisted": False,
-                    "items": batch_items(),
-                },
+        return set_up_with(client)
+
+
+class HttpClient(Protocol):
+    """What the set-up needs of a client: `httpx.Client`, or an in-process test client."""
+
+    def get(self, url: str) -> Any: ...
+
+    def post(self, url: str, *, json: Any = None, content: bytes | None = None) -> Any: ...
+
+
+def set_up_with(client: HttpClient) -> Fixture:
+    """`set_up` through `client`, which sends a global admin's token (a test client of an app in
+    process will do: `bench/profile_requests.py`)."""
+    response = client.post("/v1/projects", json={"name": PROJECT, "description": "API bench"})
+    if response.status_code != 201:
+        raise RuntimeError(f"setup: creating project: HTTP {response.status_code} {response.text[:500]}")
+    _ok(client, "policies", {"spec": {}})
+    _ok(client, "criteria", {"name": "quality", "version": "1.0.0", "spec": criteria_spec()})
+    _ok(client, "prompt-sets", prompt_set_body("core-prompts", 20))
+    batch = _ok(
+        client,
+        "annotation-batches",
+        {
+            "name": "vendor-a-week-47",
+            "criteria": {"name": "quality", "version": "1.0.0"},
+            "prompt_set": {"name": "core-prompts", "version": "1.0.0"},
+            "spec": {
+                "annotator_pool": "vendor-a",
+                "tool": "label-studio",
+                "collected_from": "2026-11-16",
+                "collected_to": "2026-11-20",
+                "ai_assisted": False,
+                "items": batch_items(),
             },
-        )
-        dataset = _ok(client, "preference-datasets", {"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}})
-        base = _ok(
-            client,
-            "base-models",
-            {"name": "tiny-base", "spec": {"external": {"hub_id": "org/tiny", "revision": COMMIT}}},
-        )
-        checkpoint = _ok(
-            client,
-            "policy-checkpoints",
-            {
-                "name": "policy",
-                "algorithm": "dpo",
-                "dataset": {"id": dataset["id"]},
-                "reference_model": {"id": base["id"]},
-                "spec": {"files": _files(client, "policy"), "step": 100},
-            },
-        )
-        evaluations = [
-            _ok(client, "evaluations", {"name": t, "target": {"id": checkpoint["id"]}, "spec": {"type": t}})
-            for t in ("human_preference", "adversarial")
-        ]
-        return Fixture(base["id"], checkpoint["id"], [e["id"] for e in evaluations])
+        },
+    )
+    dataset = _ok(client, "preference-datasets", {"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}})
+    base = _ok(
+        client,
+        "base-models",
+        {"name": "tiny-base", "spec": {"external": {"hub_id": "org/tiny", "revision": COMMIT}}},
+    )
+    checkpoint = _ok(
+        client,
+        "policy-checkpoints",
+        {
+            "name": "policy",
+            "algorithm": "dpo",
+            "dataset": {"id": dataset["id"]},
+            "reference_model": {"id": base["id"]},
+            "spec": {"files": _files(client, "policy"), "step": 100},
+        },
+    )
+    evaluations = [
+        _ok(client, "evaluations", {"name": t, "target": {"id": checkpoint["id"]}, "spec": {"type": t}})
+        for t in ("human_preference", "adversarial")
+    ]
+    return Fixture(base["id"], checkpoint["id"], [e["id"] for e in evaluations])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,20 +265,25 @@ def registration_phase(
 
 def list_queries(port: int, token: str, collections: set[str]) -> list[str]:
     """The path and query of every page of 50 of each collection, walked once in order."""
-    queries: list[str] = []
     headers = {"authorization": f"Bearer {token}"}
     with httpx.Client(base_url=f"http://{HOST}:{port}", headers=headers, timeout=60) as client:
-        for collection in sorted(collections):
-            cursor: str | None = None
-            while True:
-                query = f"/v1/projects/{PROJECT}/{collection}?limit=50" + (f"&cursor={cursor}" if cursor else "")
-                response = client.get(query)
-                if response.status_code != 200:
-                    raise RuntimeError(f"walking {query}: HTTP {response.status_code} {response.text[:500]}")
-                queries.append(query)
-                cursor = response.json().get("next_cursor")
-                if not cursor:
-                    break
+        return list_queries_with(client, collections)
+
+
+def list_queries_with(client: HttpClient, collections: set[str]) -> list[str]:
+    """`list_queries` through `client`, which sends the token."""
+    queries: list[str] = []
+    for collection in sorted(collections):
+        cursor: str | None = None
+        while True:
+            query = f"/v1/projects/{PROJECT}/{collection}?limit=50" + (f"&cursor={cursor}" if cursor else "")
+            response = client.get(query)
+            if response.status_code != 200:
+                raise RuntimeError(f"walking {query}: HTTP {response.status_code} {response.text[:500]}")
+            queries.append(query)
+            cursor = response.json().get("next_cursor")
+            if not cursor:
+                break
     return queries
 
 

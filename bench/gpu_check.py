@@ -1,9 +1,10 @@
 """GPU check: the registry's training overhead against a plain TRL script, on the same data and settings.
 
 On a CUDA machine: builds a small Llama (a real architecture, randomly initialised from a config, with a
-byte-level BPE tokenizer trained here on the data: nothing comes from a hub), registers the HH-RLHF
-harmless-base test pairs of `../shared/data` as a prompt set, an annotation batch and a preference
-dataset in a real `rlhf-registry serve` (embedded default, one worker), then
+byte-level BPE tokenizer trained here on the data: nothing comes from a hub), registers HH-RLHF
+harmless-base test pairs (the 500 shipped in `demo/data`, or the full file of 2,312 given with `--data`)
+as a prompt set, an annotation batch and a preference dataset in a real `rlhf-registry serve` (embedded
+default, one worker), then
 
 - through the registry: a `reward_model` run and a `dpo` run (the worker downloads and verifies the
   inputs, trains with TRL, streams step metrics, uploads and registers the checkpoint);
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import sys
 import tempfile
 import time
@@ -37,13 +37,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.client import RegistryClient
-from app.client_uploads import push_folder
+from app.client.uploads import push_folder
 from app.importers import from_hf_preference_jsonl
 from bench.serving import serve
 from demo.models import LlamaSize, build_llama
 
-SHARED = Path(os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-DATA = SHARED / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+# The slice shipped with the demo; `--data` takes the full harmless-base test file (2,312 pairs) instead
+DATA = Path(__file__).resolve().parent.parent / "demo" / "data" / "hh-rlhf" / "harmless-base-test-first500.jsonl.gz"
 PROJECT = "gpu-check"
 
 CRITERIA = {

@@ -5,7 +5,7 @@
 Writes a file of random bytes to disk one MiB at a time (never whole in memory), then for each store:
 starts `rlhf-registry serve` on a fresh data dir (SQLite; blobs on a local SeaweedFS S3 server started
 here, `RLHF_REGISTRY_BLOB_URL=s3://...`, or the embedded blob folder), and uploads the file with
-`app.client_uploads.upload_large` in a client subprocess: hash, start the session, send the parts
+`app.client.uploads.upload_large` in a client subprocess: hash, start the session, send the parts
 (presigned PUTs straight to SeaweedFS, or `PUT .../parts/{n}` to the server), complete (the server
 hashes the assembled blob before it stores it under its digest). Prints wall times, MB/s, and the peak
 resident memory (VmHWM) of the client and of the server before and after the upload: both must grow
@@ -51,7 +51,7 @@ def write_random_file(path: Path, size: int) -> None:
 def client_main(path: Path, part_size: int, concurrency: int) -> None:
     """The uploading client (run as a subprocess so that its peak memory is its own)."""
     from app.client import RegistryClient, sha256_file
-    from app.client_uploads import upload_large
+    from app.client.uploads import upload_large
 
     with RegistryClient() as client:
         rss_start = peak_rss_bytes(os.getpid())

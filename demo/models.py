@@ -1,12 +1,20 @@
 """Small Llama models built from a config and a tokenizer trained here: nothing comes from a hub.
 
-Used by `make demo` (tiny sizes, CPU) and `bench/gpu_check.py` (a 91M-parameter model on a GPU). The
-folder is written with `save_pretrained`, so the registry's workers load it through `from_pretrained`
-exactly as they load a real user's model folder.
+Used by `make demo` (tiny sizes, CPU), `bench/gpu_check.py` (a 91M-parameter model on a GPU) and
+docs/guide.md, which builds a tiny one from the command line:
+
+    python -m demo.models FOLDER
+
+(the tokenizer is trained on the PandaLM slice in `demo/data`). The folder is written with
+`save_pretrained`, so the registry's workers load it through `from_pretrained` exactly as they load a real
+user's model folder.
 """
 
 from __future__ import annotations
 
+import argparse
+import gzip
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +70,24 @@ def build_llama(folder: Path, texts: list[str], size: LlamaSize, *, seed: int = 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder, sum(p.numel() for p in model.parameters())
+
+
+def pandalm_texts() -> list[str]:
+    """Instructions and responses of the PandaLM slice shipped in `demo/data`."""
+    path = Path(__file__).resolve().parent / "data" / "pandalm" / "testset-v1-first400.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = json.load(fh)
+    return [str(row[key]) for row in rows for key in ("instruction", "input", "response1", "response2") if row[key]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build a tiny random Llama model folder (CPU, a few seconds).")
+    parser.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    folder, params = build_llama(args.folder, pandalm_texts(), TINY)
+    print(f"{folder}: tiny Llama, {params} parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

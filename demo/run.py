@@ -18,8 +18,8 @@ demo does not invent one.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from app.client import RegistryClient
-from app.client_uploads import push_folder
+from app.client.uploads import push_folder
 from app.importers import from_hf_preference_jsonl, from_pandalm
 from bench.serving import CLI, Served, serve
 from demo.models import TINY, build_llama
 
-# ../shared/data beside the checkout, or RLHF_SHARED_DATA (as the tests read it)
-SHARED = Path(os.environ.get("RLHF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# Slices of public data shipped with the repository (sources, licences and how they were cut: data/README.md)
+DATA = Path(__file__).resolve().parent / "data"
+PANDALM = DATA / "pandalm" / "testset-v1-first400.json.gz"
+RED_TEAM = DATA / "hh-rlhf" / "harmless-base-test-first500.jsonl.gz"
 PROJECT = "demo"
 TRAIN = {"max_steps": 8, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
 CRITERIA = {
@@ -107,14 +109,13 @@ def wait_for_run(client: RegistryClient, run_id: str) -> dict[str, Any]:
 def register_data(annotator: RegistryClient, work: Path, pairs: int) -> tuple[dict[str, Any], list[str]]:
     """Prompt set and batch from PandaLM (plus real red-team openings as adversarial prompts); the batch
     record and the texts the tokenizer is trained on."""
-    pandalm = from_pandalm(SHARED / "pandalm" / "testset-v1.json")
+    with gzip.open(PANDALM, "rt", encoding="utf-8") as fh:
+        pandalm = from_pandalm(json.load(fh))
     keep = {i["pair_id"] for i in pandalm.items[: pairs * 3]}
     items = [i for i in pandalm.items if i["pair_id"] in keep]
     used = {i["prompt_id"] for i in items}
     prompts = [{**p, "privacy_reviewed": True} for p in pandalm.prompts if p["id"] in used]
-    import gzip
-
-    with gzip.open(SHARED / "hh-rlhf" / "harmless-base-test.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(RED_TEAM, "rt", encoding="utf-8") as fh:
         red_team = [line for _, line in zip(range(max(4, len(prompts) // 10)), fh, strict=False)]
     adversarial = from_hf_preference_jsonl(red_team, source="adversarial", privacy_reviewed=True).prompts
     prompt_set = {"name": "demo-prompts", "version": "1.0.0"}
@@ -180,8 +181,10 @@ def evidence(trainer: RegistryClient, checkpoint: dict[str, Any], work: Path) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=Path("demo-data"))
-    parser.add_argument("--pairs", type=int, default=400)
+    parser.add_argument("--pairs", type=int, default=400, help="PandaLM pairs to register (the slice holds 400)")
     args = parser.parse_args(argv)
+    if not 1 <= args.pairs <= 400:
+        parser.error("--pairs must be between 1 and 400: demo/data holds the first 400 PandaLM test pairs")
     data_dir: Path = args.data_dir.resolve()
     if data_dir.exists():
         say(f"removing the previous demo registry at {data_dir}")
@@ -261,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         say("verify, offline, against the registry's public key")
         verified = subprocess.run([*CLI, "verify", str(archive), "--public-key", str(key)], check=False)
         audit = admin.audit_verify()
-        for c in (admin, annotator, trainer, approver):
-            c.close()
+        for client in (admin, annotator, trainer, approver):
+            client.close()
     if verified.returncode != 0:
         print("verify FAILED", file=sys.stderr)
         return 1

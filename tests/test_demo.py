@@ -1,5 +1,6 @@
 """`make demo` end to end: the whole loop through a real `serve` with its worker, ending with `verify`
-passing on the package it built (a smaller PandaLM slice than `make demo` uses, same code path)."""
+passing on the package it built (fewer PandaLM pairs than `make demo` uses, same code path). It reads
+only the data shipped in `demo/data`: the environment it runs in names no folder outside the repository."""
 
 from __future__ import annotations
 
@@ -8,16 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.services import shared_data
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_builds_an_approved_package_that_verifies(tmp_path: Path) -> None:
-    shared_data("pandalm/testset-v1.json")
-    shared_data("hh-rlhf/harmless-base-test.jsonl.gz")
     data_dir = tmp_path / "demo-data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RLHF_REGISTRY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RLHF_REGISTRY_", "RLHF_SHARED_DATA"))}
     result = subprocess.run(
         [sys.executable, "-m", "demo.run", "--data-dir", str(data_dir), "--pairs", "120"],
         cwd=ROOT,

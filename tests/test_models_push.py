@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.client import RegistryClient, sha256_file
-from app.client_uploads import THRESHOLD_ENV, folder_files, upload_large
+from app.client.uploads import THRESHOLD_ENV, folder_files, upload_large
 from bench.serving import CLI, Served, serve
 
 MiB = 1024 * 1024

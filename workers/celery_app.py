@@ -6,13 +6,13 @@ import os
 import socket
 import threading
 
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
+from app import background
+from app.core.election import Election
 from app.core.settings import get_settings
 from app.runs import leases
-from app.runs.outbox import Outbox
 from app.runs.queue import TASK_EXECUTE_RUN, make_celery
-from app.runs.reaper import Reaper
 from app.state import AppState
 from workers import executor
 
@@ -20,6 +20,7 @@ settings = get_settings()
 celery = make_celery(settings)
 _state: AppState | None = None
 _lock = threading.Lock()
+_election: Election | None = None
 
 
 def state() -> AppState:
@@ -35,10 +36,17 @@ def worker_id() -> str:
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
-def _start_reaper_and_outbox(**_: object) -> None:
-    # workers send queued runs again too, so runs are not stranded while no API process runs
-    Reaper(state()).start()
-    Outbox(state()).start()
+def _campaign_for_duties(**_: object) -> None:
+    # workers campaign with the API processes for the periodic duties (app/background.py), so that runs
+    # are reaped and re-sent while no API process runs, and never by two processes at once
+    global _election
+    _election = background.campaign(state())
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stand_down(**_: object) -> None:
+    if _election is not None:
+        _election.stop()
 
 
 @celery.task(name=TASK_EXECUTE_RUN)  # type: ignore[untyped-decorator]

@@ -28,6 +28,8 @@ from app.runs.models import Run
 from app.runs.service import add_event, finish, project_name_of
 from app.state import AppState
 from workers import outputs
+from workers.trainers.environment import library_versions
+from workers.trainers.model_folders import PROVENANCE_FILE, read_provenance
 
 if TYPE_CHECKING:
     from workers.trainers.spec import TrainResult
@@ -192,12 +194,14 @@ def _end(state: AppState, run_id: str, worker: str, status: str, error: dict[str
 
 
 def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbeat) -> str:
+    from workers.launch import train_on_devices
     from workers.trainers.dispatch import run as train  # the training stack loads only where runs execute
     from workers.trainers.spec import TrainJob
 
     with during("downloading the run's inputs"):
         inputs = _inputs(state, run)
-        dataset = inputs.get("dataset")
+        # the training file the server derived: a preference dataset's pairs, or a demonstration set's rows
+        dataset = inputs.get("dataset") or inputs.get("demonstrations")
         dataset_path = None
         if dataset is not None:
             dataset_path = tmp / "dataset.parquet"
@@ -217,7 +221,7 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
 
     def on_checkpoint(at: int, folder: Path, metrics: dict[str, Any]) -> None:
         with during(f"registering the checkpoint of step {at}"):
-            _register_policy(state, run, inputs, folder, at, metrics, key=f"step-{at}")
+            _register_policy(state, run, inputs, folder, at, metrics, _folder_provenance(run, folder), f"step-{at}")
 
     job = TrainJob(
         kind=run.kind,
@@ -232,8 +236,18 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
         on_checkpoint=on_checkpoint,
         should_stop=heartbeat.should_stop,
     )
+    devices = int(run.params.get("devices", 1))
     with during(f"training ({run.kind})"):
-        result = train(job)
+        if devices > 1:
+            result = train_on_devices(
+                job,
+                devices,
+                tmp / "launch",
+                state.settings.run_launch_timeout_seconds,
+                on_log=lambda data: _event(state, run.id, "log", data),
+            )
+        else:
+            result = train(job)  # in this process: no launch to wait for
     if heartbeat.lost:
         return "failed"
     if result.stopped:
@@ -275,11 +289,22 @@ def _register_outputs(state: AppState, run: Run, inputs: dict[str, Record], resu
                 "metadata": provenance,
             },
         }
-        outputs.register_output(state, run, "evaluation", body, [], "final")
+        outputs.register_output(state, run, "evaluation", body, [], "final", cited=[info for _, info in evidence])
     elif result.output_dir is not None:
         step = int(result.metrics.get("step", 0))
-        figures = {**result.metrics, "provenance": provenance}
-        _register_policy(state, run, inputs, result.output_dir, step, figures, key=f"step-{step}")
+        _register_policy(state, run, inputs, result.output_dir, step, result.metrics, provenance, f"step-{step}")
+
+
+def _folder_provenance(run: Run, folder: Path) -> dict[str, Any]:
+    """What a checkpoint's record says of the run that wrote it, taken from the folder's own
+    `training_config.json`: every checkpoint of a series carries the run's configuration and library
+    versions, not only the final model (which, saved at a checkpoint's step, is that checkpoint)."""
+    written = read_provenance(folder) if (folder / PROVENANCE_FILE).exists() else {}
+    return {
+        "config": written.get("config") or {},
+        "library_versions": written.get("library_versions") or library_versions(),
+        "run_id": run.id,
+    }
 
 
 def effective_kl(run: Run, folder: Path) -> float | None:
@@ -288,12 +313,20 @@ def effective_kl(run: Run, folder: Path) -> float | None:
     if value is None:
         provenance = folder / "training_config.json"
         if provenance.exists():
-            value = json.loads(provenance.read_text()).get("config", {}).get("beta")
+            config = json.loads(provenance.read_text()).get("config", {})
+            value = config.get("beta", config.get("kl_coef"))  # PPOConfig spells it kl_coef
     return None if value is None else float(value)
 
 
 def _register_policy(
-    state: AppState, run: Run, inputs: dict[str, Record], folder: Path, step: int, metrics: dict[str, Any], key: str
+    state: AppState,
+    run: Run,
+    inputs: dict[str, Record],
+    folder: Path,
+    step: int,
+    metrics: dict[str, Any],
+    provenance: dict[str, Any],
+    key: str,
 ) -> None:
     base, dataset, reward = inputs["base_model"], inputs.get("dataset"), inputs.get("reward_checkpoint")
     kl = effective_kl(run, folder)
@@ -307,9 +340,12 @@ def _register_policy(
             "hyperparameters": run.params,
             "run_id": run.id,
             "metrics": metrics,
+            "metadata": provenance,
         },
     }
-    if run.kind == "dpo":
+    if run.kind == "sft":
+        body["demonstrations"] = {"id": inputs["demonstrations"].id}
+    elif run.kind == "dpo":
         assert dataset is not None
         body["dataset"] = {"id": dataset.id}
     else:

@@ -35,10 +35,20 @@ def upload_folder(state: AppState, folder: Path) -> list[tuple[str, BlobInfo]]:
 
 
 def register_output(
-    state: AppState, run: Run, collection_kind: str, body: dict[str, Any], files: list[tuple[str, BlobInfo]], key: str
+    state: AppState,
+    run: Run,
+    collection_kind: str,
+    body: dict[str, Any],
+    files: list[tuple[str, BlobInfo]],
+    key: str,
+    *,
+    cited: list[BlobInfo] | None = None,
 ) -> str:
     """Register one output in one transaction with the run's bookkeeping. `key` names the output within
-    the run (`final`, `step-50`): a retried run finds it in `run.outputs_keys` and does not register twice."""
+    the run (`final`, `step-50`): a retried run finds it in `run.outputs_keys` and does not register twice.
+    `files` become the record's `spec.files`; `cited` are other blobs the body names (an evaluation's
+    evidence): both are recorded as uploaded by the run's creator, whose right to read them the record
+    needs."""
     uow = state.unit_of_work(request_id=f"run:{run.id}")
     try:
         session = uow.session
@@ -48,7 +58,7 @@ def register_output(
             uow.rollback()
             return str(done[key])
         principal = session.execute(select(Principal).where(Principal.name == run.created_by)).scalar_one()
-        for _, info in files:
+        for info in [*(info for _, info in files), *(cited or [])]:
             blobs_service.record_upload(uow, principal, info)
         if files:
             body.setdefault("spec", {})["files"] = [{"path": p, "digest": i.digest, "size": i.size} for p, i in files]

@@ -15,8 +15,15 @@ from app.access import repository
 from app.access.models import ApiToken, Membership, Principal, Project
 from app.core import names
 from app.core.db import utcnow
-from app.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed, VersionConflict
-from app.core.security import ROLES, bearer_secret, hash_token, new_token, role_satisfies
+from app.core.errors import (
+    Forbidden,
+    NotFound,
+    RunTokenScope,
+    Unauthenticated,
+    ValidationFailed,
+    VersionConflict,
+)
+from app.core.security import ROLES, RUN_TOKEN_PREFIX, bearer_secret, hash_token, new_token, role_satisfies
 from app.core.uow import UnitOfWork
 
 PRINCIPAL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
@@ -59,6 +66,11 @@ def authenticate(session: Session | Connection, authorization: str | None, *, no
     token = bearer_secret(authorization)
     if token is None:
         raise Unauthenticated("send an Authorization: Bearer <token> header")
+    if token.startswith(RUN_TOKEN_PREFIX):
+        # an external run's token (app.runs.external) is good for that run's own routes, nothing else
+        raise RunTokenScope(
+            "a run token is good only for its run's routes (inputs, events, blobs, checkpoints, finish)"
+        )
     conn = session.connection() if isinstance(session, Session) else session
     row = conn.execute(repository.PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token)}).first()
     if row is None:

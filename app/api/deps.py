@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import email.message
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +36,7 @@ async def check_json_body(request: Request) -> None:
     FastAPI has parsed the body already, with Python's `json`, which reads `NaN`, integers beyond 2**53
     and lone surrogates; its parse is not replaceable, so the body is parsed again here, for routes
     that take a body at all (a raw upload streams its own) and under the content types FastAPI reads
-    as JSON. A dependency of the unit of work, so no route stores anything from an unchecked body."""
+    as JSON. Called by the unit of work as it opens, so no route stores anything from an unchecked body."""
     if request.method in READ_METHODS:
         return
     route = request.scope.get("route")
@@ -54,67 +56,94 @@ async def check_json_body(request: Request) -> None:
 ON_LOOP_BODY_MAX = 64 * 1024
 
 
-JSONBodyChecked = Annotated[None, Depends(check_json_body)]
-
-
-def get_uow(request: Request, state: StateDep, json_body: JSONBodyChecked) -> Iterator[UnitOfWork]:
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     """One request, one unit of work: one session on one pooled connection, one transaction, committed
     (after the audit append) when the handler returns, before the response is sent; rolled back on
-    any error. A sync dependency: FastAPI runs its setup and its teardown in the thread pool, as it runs
-    the `def` handlers and `get_principal`, so no database call of any route runs on the event loop's
-    thread, whatever the database does meanwhile (a lock, a slow query). Reads (GET, HEAD) run in a read
-    transaction; every other method in a write transaction (on SQLite, `BEGIN IMMEDIATE`)."""
+    any error. Reads (GET, HEAD) run in a read transaction; every other method in a write transaction
+    (on SQLite, `BEGIN IMMEDIATE`).
+
+    No database call runs on the event loop's thread. The session is made here, on the loop, but it
+    connects and begins only when first used, in the thread pool: by the authentication
+    (`get_principal`) or by a sync handler, which FastAPI runs there; the commit (or rollback) and the
+    close run there too, in one hop (`_finish`). A hop to the thread pool costs more CPU than a read's
+    queries, so the unit takes no hop of its own to open. The body check and the state are called here
+    rather than declared as dependencies: each dependency FastAPI resolves costs tens of microseconds."""
+    await check_json_body(request)
+    state: AppState = request.app.state.registry
     uow = state.unit_of_work(request_id=request.state.request_id, write=request.method not in READ_METHODS)
-    yield from _run(uow)
+    async with _finishing(uow):
+        yield uow
 
 
-def get_read_uow(request: Request, state: StateDep) -> Iterator[UnitOfWork]:
+async def get_read_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     """The same unit in a read transaction whatever the method: for a route that writes nothing to the
     database (a part of a multipart upload streams to the blob store only), so that on SQLite it does
     not hold the database's one write lock while bytes arrive."""
-    yield from _run(state.unit_of_work(request_id=request.state.request_id, write=False))
-
-
-def _run(uow: UnitOfWork) -> Iterator[UnitOfWork]:
-    try:
+    state: AppState = request.app.state.registry
+    uow = state.unit_of_work(request_id=request.state.request_id, write=False)
+    async with _finishing(uow):
         yield uow
-        uow.commit()
+
+
+@asynccontextmanager
+async def _finishing(uow: UnitOfWork) -> AsyncIterator[None]:
+    try:
+        yield
     except BaseException:
-        uow.rollback()
+        await _in_thread(_finish, uow, False)
+        raise
+    await _in_thread(_finish, uow, True)
+
+
+def _finish(uow: UnitOfWork, commit: bool) -> None:
+    """Commit (or roll back) and close, in the thread pool; a failed commit rolls back."""
+    try:
+        if commit:
+            uow.commit()
+        else:
+            uow.rollback()
+    except BaseException:
+        if commit:
+            uow.rollback()
         raise
     finally:
         uow.close()
+
+
+async def _in_thread(fn: Callable[[UnitOfWork, bool], None], uow: UnitOfWork, commit: bool) -> None:
+    """Run the end of a unit in the thread pool, shielded from cancellation (a client that hangs up must
+    not leave a connection checked out) and outside the pool's capacity limit: the unit holds a pooled
+    connection, on SQLite perhaps the write lock, that requests waiting for a thread may be waiting for."""
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(fn, uow, commit, limiter=anyio.CapacityLimiter(1))
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 ReadUowDep = Annotated[UnitOfWork, Depends(get_read_uow, scope="function")]
 
 
-def get_principal(uow: UowDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    """Authenticate on the unit's own connection and transaction (in the thread pool)."""
-    actor = access_service.authenticate(uow.connection, authorization)
+async def get_principal(request: Request, uow: UowDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The request's principal, authenticated on the unit's own connection and transaction: in the
+    thread pool (a database call), then named on the request here, on the event loop (`note_token`)."""
+    return await _authenticate(request, uow, authorization)
+
+
+async def get_read_principal(
+    request: Request, uow: ReadUowDep, authorization: Annotated[str | None, Header()] = None
+) -> Actor:
+    return await _authenticate(request, uow, authorization)
+
+
+async def _authenticate(request: Request, uow: UnitOfWork, authorization: str | None) -> Actor:
+    # `uow.connection` connects (and begins) the unit: read in the thread, as every database call
+    actor = await run_in_threadpool(lambda: access_service.authenticate(uow.connection, authorization))
     uow.token_id = actor.token_id
-    return actor
-
-
-def get_read_principal(uow: ReadUowDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    actor = access_service.authenticate(uow.connection, authorization)
-    uow.token_id = actor.token_id
-    return actor
-
-
-async def noted_principal(request: Request, actor: Annotated[Actor, Depends(get_principal)]) -> Actor:
     note_token(request, actor)
     return actor
 
 
-async def noted_read_principal(request: Request, actor: Annotated[Actor, Depends(get_read_principal)]) -> Actor:
-    note_token(request, actor)
-    return actor
-
-
-PrincipalDep = Annotated[Actor, Depends(noted_principal)]
-ReadPrincipalDep = Annotated[Actor, Depends(noted_read_principal)]
+PrincipalDep = Annotated[Actor, Depends(get_principal)]
+ReadPrincipalDep = Annotated[Actor, Depends(get_read_principal)]
 
 
 def note_token(request: Request, actor: Actor) -> None:

@@ -9,6 +9,14 @@ The body is the first three lines of a C2SP tlog checkpoint (https://c2sp.org/tl
 signature is base64 ed25519 over the UTF-8 body (API.md); `key_id` is the first 16 bytes, in hex, of
 SHA-256 over the raw public key, as `app.core.signing.SigningKey.key_id` computes it.
 
+The same signature is served in two forms: JSON (`sign_checkpoint`) and a C2SP signed note
+(https://c2sp.org/signed-note, `signed_note`): the body, a blank line, then one line
+`\u2014 <key name> <base64(4-byte key id || 64-byte signature)>`. The note's key name is the origin,
+and its key id is the first 4 bytes of SHA-256(key name || 0x0A || 0x01 || raw public key), 0x01
+being the signed-note signature type of Ed25519. Tools that read signed notes (Go's
+`golang.org/x/mod/sumdb/note`, witnesses of transparency logs) check it with the verifier key
+`note_verifier_key` writes.
+
 The server signs with these functions, and `rlhf-registry audit verify` checks with them.
 """
 
@@ -16,14 +24,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.core.signing import SigningKey, key_id_of
 
 CHECKPOINT_FIELDS = ("origin", "tree_size", "root_hash", "key_id", "signature")
+ED25519_NOTE_TYPE = b"\x01"  # the signed-note signature type of Ed25519
+NOTE_DASH = "\u2014"  # each signature line of a signed note starts with an em dash and a space
 
 
 class CheckpointError(ValueError):
@@ -75,3 +87,34 @@ def verify_checkpoint(checkpoint: dict[str, Any], public_key: Ed25519PublicKey) 
     except InvalidSignature as exc:
         raise CheckpointError("the checkpoint's signature does not verify") from exc
     return size, root
+
+
+def _raw(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _check_key_name(name: str) -> None:
+    # signed-note key names are non-empty and hold no white space and no "+" (the verifier key's separator)
+    if not name or "+" in name or any(c.isspace() for c in name):
+        raise CheckpointError(f"{name!r} cannot name a signed-note key: it must be non-empty, without spaces or '+'")
+
+
+def note_key_hash(name: str, public: Ed25519PublicKey) -> bytes:
+    """The signed note's 4-byte key id: SHA-256(name || 0x0A || 0x01 || raw public key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + ED25519_NOTE_TYPE + _raw(public)).digest()[:4]
+
+
+def note_verifier_key(name: str, public: Ed25519PublicKey) -> str:
+    """The verifier key in the text form signed-note tools read: `<name>+<key id, 8 hex>+<base64(0x01 ||
+    raw public key)>`."""
+    _check_key_name(name)
+    encoded = base64.b64encode(ED25519_NOTE_TYPE + _raw(public)).decode()
+    return f"{name}+{note_key_hash(name, public).hex()}+{encoded}"
+
+
+def signed_note(key: SigningKey, origin: str, tree_size: int, root_hash: bytes) -> str:
+    """The checkpoint as a C2SP signed note, signed by `key` under the key name `origin`."""
+    _check_key_name(origin)
+    body = checkpoint_body(origin, tree_size, root_hash)
+    signature = note_key_hash(origin, key.public) + key.sign(body)
+    return f"{body.decode()}\n{NOTE_DASH} {origin} {base64.b64encode(signature).decode()}\n"

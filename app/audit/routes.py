@@ -2,18 +2,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import PlainTextResponse
 
 from app.access import service as access_service
 from app.access.service import Actor
 from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.audit import sequencer, service, tree
-from app.audit.schemas import CheckpointRead, ConsistencyProofRead, InclusionProofRead
+from app.audit.checkpoint import note_verifier_key, signed_note
+from app.audit.schemas import (
+    AuditPage,
+    AuditVerifyRead,
+    CheckpointRead,
+    ConsistencyProofRead,
+    InclusionProofRead,
+    SigningKeyRead,
+)
 from app.core.errors import Forbidden, ValidationFailed
 from app.core.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 VIEW = frozenset({"viewer"})
+NOTE_EXAMPLE = (
+    "registry.example.com/audit\n42\nqD4Pc4SwPWk2ZMdJ0ZL4fc+eRyH4tTXLGFtbpGTiRXQ=\n\n"
+    "\u2014 registry.example.com/audit Ab2lJ...\n"
+)
 
 
 def integrated(state: StateDep) -> None:
@@ -27,7 +40,7 @@ def integrated(state: StateDep) -> None:
 IntegratedDep = Annotated[None, Depends(integrated)]
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditPage, response_model_exclude_unset=True)
 def list_audit(
     _: IntegratedDep,
     uow: UowDep,
@@ -56,21 +69,21 @@ def list_audit(
 
 
 @router.get("/audit/verify")
-def verify(_: IntegratedDep, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
+def verify(_: IntegratedDep, uow: UowDep, principal: PrincipalDep) -> AuditVerifyRead:
     if (
         not principal.is_global_admin
         and "admin" not in access_service.roles_by_project(uow.session, principal).values()
     ):
         raise Forbidden("verifying the audit log needs the admin role")
     result = service.verify_log(uow.session)
-    return {
-        "ok": result.ok,
-        "tree_size": result.tree_size,
-        "root_hash": result.root_hash,
-        "chain_hash": result.chain_hash,
-        "first_bad_index": result.first_bad_index,
-        "problem": result.problem,
-    }
+    return AuditVerifyRead(
+        ok=result.ok,
+        tree_size=result.tree_size,
+        root_hash=result.root_hash,
+        chain_hash=result.chain_hash,
+        first_bad_index=result.first_bad_index,
+        problem=result.problem,
+    )
 
 
 def _require_viewer(uow: UnitOfWork, principal: Actor) -> None:
@@ -79,12 +92,42 @@ def _require_viewer(uow: UnitOfWork, principal: Actor) -> None:
         raise Forbidden("the audit log's checkpoints and proofs need a role in a project")
 
 
-@router.get("/audit/checkpoint", response_model=CheckpointRead)
-def audit_checkpoint(_: IntegratedDep, uow: UowDep, principal: PrincipalDep, state: StateDep) -> dict[str, Any]:
+def wants_note(accept: str | None) -> bool:
+    """The signed note is asked for with `Accept: text/plain` (and no `application/json` beside it)."""
+    types = {part.split(";")[0].strip().lower() for part in (accept or "").split(",")}
+    return "text/plain" in types and "application/json" not in types
+
+
+@router.get(
+    "/audit/checkpoint",
+    response_model=CheckpointRead,
+    responses={
+        200: {
+            "description": "JSON by default; with `Accept: text/plain` the C2SP signed note (see SigningKeyRead)",
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": NOTE_EXAMPLE}},
+        }
+    },
+)
+def audit_checkpoint(
+    _: IntegratedDep,
+    uow: UowDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> dict[str, Any] | PlainTextResponse:
     """The latest signed checkpoint of the whole log. `origin` is the RLHF_REGISTRY_AUDIT_ORIGIN setting
-    (default `rlhf-registry`; give each deployment its own, e.g. `registry.example.com/audit`)."""
+    (default `<RLHF_REGISTRY_PUBLIC_HOST>/audit`, a URL without its scheme; give each deployment its own).
+
+    With `Accept: text/plain` the same checkpoint is a C2SP signed note (https://c2sp.org/signed-note):
+    origin, tree size and base64 root hash, a blank line, then `\u2014 <origin> <base64(key id ||
+    signature)>`; `GET /v1/signing-key` gives its verifier key (`note_key`)."""
     _require_viewer(uow, principal)
-    return tree.checkpoint(uow.session, state.signing_key, state.settings.audit_origin)
+    checkpoint = tree.checkpoint(uow.session, state.signing_key, state.settings.audit_origin)
+    if wants_note(accept):
+        root = bytes.fromhex(checkpoint["root_hash"])
+        note = signed_note(state.signing_key, checkpoint["origin"], checkpoint["tree_size"], root)
+        return PlainTextResponse(note)
+    return checkpoint
 
 
 @router.get("/audit/proofs/inclusion", response_model=InclusionProofRead)
@@ -116,6 +159,11 @@ def consistency_proof(
 
 
 @router.get("/signing-key")
-def signing_key(state: StateDep, principal: PrincipalDep) -> dict[str, str]:
+def signing_key(state: StateDep, principal: PrincipalDep) -> SigningKeyRead:
     key = state.signing_key
-    return {"key_id": key.key_id, "algorithm": "ed25519", "public_key_pem": key.public_key_pem()}
+    return SigningKeyRead(
+        key_id=key.key_id,
+        algorithm="ed25519",
+        public_key_pem=key.public_key_pem(),
+        note_key=note_verifier_key(state.settings.audit_origin, key.public),
+    )

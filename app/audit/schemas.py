@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -33,3 +35,50 @@ class ConsistencyProofRead(BaseModel):
     from_: int = Field(alias="from")
     to: int
     hashes: list[str] = Field(description="the consistency path, hex")
+
+
+class AuditEventRead(BaseModel):
+    """One event of the log. Its leaf data (RFC 9162 leaf hash input) is every field but `index` and
+    `leaf_hash` for events with an `event_id`, and every field but `leaf_hash` for the older events
+    without one; `token_id` and `event_id` are absent where the event has none."""
+
+    index: int | None = Field(description="the event's tree index; null until the sequencer integrates it")
+    at: str = Field(description="when the write committed, RFC 3339 UTC")
+    actor: str
+    action: str = Field(description="what was done, e.g. `record.register`")
+    target: str = Field(description="what it was done to, e.g. a record id")
+    project: str | None
+    request_id: str
+    policy_version: int | None
+    payload_digest: str = Field(description="sha256 of the write's canonical payload, hex")
+    token_id: str | None = Field(None, description="the API token that made the write, by id")
+    event_id: str | None = Field(None, description="the event's own id, hashed into its leaf")
+    leaf_hash: str | None = Field(description="the event's RFC 9162 leaf hash, hex")
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventRead]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
+class AuditVerifyRead(BaseModel):
+    """The server's own check of the stored log: leaf hashes, hash chain and RFC 9162 root recomputed."""
+
+    ok: bool
+    tree_size: int
+    root_hash: str = Field(description="RFC 9162 root of the integrated events, hex")
+    chain_hash: str = Field(description="the hash chain's head, hex")
+    first_bad_index: int | None = Field(description="the first event that does not verify; null when ok")
+    problem: str | None = Field(description="what is wrong with it; null when ok")
+
+
+class SigningKeyRead(BaseModel):
+    """The key that signs checkpoints and handoff packages."""
+
+    key_id: str = Field(description="first 16 bytes of SHA-256 over the raw public key, hex")
+    algorithm: Literal["ed25519"]
+    public_key_pem: str = Field(description="the public key, SubjectPublicKeyInfo PEM")
+    note_key: str = Field(
+        description="the verifier key of the signed-note checkpoint (`<name>+<key hash>+<base64 key>`, as "
+        "golang.org/x/mod/sumdb/note reads it)"
+    )

@@ -1,10 +1,12 @@
-"""Canonical JSON (RFC 8785, JCS) and sha256 digests in the `sha256:<hex>` form used across the API."""
+"""Canonical JSON (RFC 8785, JCS), sha256 digests in the `sha256:<hex>` form used across the API, and
+the order and root digest of a model folder's files as OpenSSF model signing computes them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from json import encoder
 from typing import Any
 
@@ -108,3 +110,36 @@ def is_digest(value: str) -> bool:
 
 def hex_of(digest: str) -> str:
     return digest.removeprefix("sha256:")
+
+
+# What OpenSSF model signing (PyPI `model-signing`, `model_signing.hashing.Config`) leaves out of a
+# folder's manifest by default (`ignore_git_paths=True`): these names at the top of the folder, and
+# everything under them when they are folders. The same names deeper in the folder are hashed.
+MODEL_SIGNING_IGNORED = (".git", ".gitattributes", ".github", ".gitignore")
+
+
+def model_signing_order(path: str) -> tuple[str, ...]:
+    """Sort key of a relative POSIX path in a model-signing manifest.
+
+    The library sorts its manifest by `pathlib.PurePosixPath`, which compares the path's components, not
+    its characters: `tokenizer/vocab.json` comes before `tokenizer.json` (the component `tokenizer` is a
+    prefix of `tokenizer.json`), where a plain string sort puts `.` (0x2E) before `/` (0x2F)."""
+    return tuple(path.split("/"))
+
+
+def model_signing_ignores(path: str) -> bool:
+    """Whether model signing's default configuration leaves the relative POSIX `path` out."""
+    return path.split("/", 1)[0] in MODEL_SIGNING_IGNORED
+
+
+def model_signing_root_digest(files: Iterable[tuple[str, str]]) -> str:
+    """The root digest model signing puts in its in-toto subject (`model_signing._signing.signing.Payload`,
+    predicate `https://model_signing/signature/v1.0`): sha256 over the raw sha256 digests of the files,
+    `(relative POSIX path, "sha256:<hex>")`, in manifest order, the ignored paths left out."""
+    hasher = hashlib.sha256()
+    for _, digest in sorted(
+        ((path, digest) for path, digest in files if not model_signing_ignores(path)),
+        key=lambda entry: model_signing_order(entry[0]),
+    ):
+        hasher.update(bytes.fromhex(hex_of(digest)))
+    return "sha256:" + hasher.hexdigest()

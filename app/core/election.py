@@ -1,9 +1,11 @@
-"""Elect one process of a deployment to run the background loops (run reaper, run outbox, blob sweep).
+"""Elect one process of a deployment to run the background loops (`app.background.duties`: run reaper,
+run outbox, audit sequencer, blob sweep).
 
-Every API process (`serve --workers N`, on every replica) campaigns; the one holding the election lock
-runs the loops, the others stand by and campaign again every few seconds. The lock is one the operating
-system or the database server releases when its holder dies, so a killed or restarted process never
-leaves the deployment without its loops for longer than one campaign interval:
+Every API process (`serve --workers N`, on every replica) and every Celery worker campaigns; the one
+holding the election lock runs the loops, the others stand by and campaign again every few seconds.
+The lock is one the operating system or the database server releases when its holder dies, so a killed
+or restarted process never leaves the deployment without its loops for longer than one campaign
+interval:
 
 - PostgreSQL: a session-level advisory lock (`pg_try_advisory_lock`) held on one connection of the
   leader's pool; the server drops it with the connection. One lock per database, so one leader across
@@ -166,6 +168,11 @@ class Election(threading.Thread):
     @property
     def leading(self) -> bool:
         return self._leading
+
+    @property
+    def loops(self) -> Sequence[Loop]:
+        """The loops this process runs now (none while it stands by)."""
+        return self._loops
 
     def start(self) -> None:
         # the first campaign before serving, so that a lone process runs its loops from its first request

@@ -50,6 +50,13 @@ class Forbidden(AppError):
     title = "Forbidden"
 
 
+class RunTokenScope(Forbidden):
+    """An external run's token used outside that run's own routes."""
+
+    code = "run_token_scope"
+    title = "Outside the run token's scope"
+
+
 class NotFound(AppError):
     status = 404
     code = "not_found"

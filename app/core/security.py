@@ -8,6 +8,8 @@ from typing import Final
 
 ROLES: Final = ("viewer", "annotator", "trainer", "approver", "admin")
 TOKEN_PREFIX: Final = "rlr_"
+# an external run's token (app.runs.external): not an API token, and never one's prefix
+RUN_TOKEN_PREFIX: Final = "rlrun_"
 
 
 def new_token() -> str:

@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     broker_url: str = ""
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
-    audit_origin: str = "rlhf-registry"
+    # the host name clients reach this deployment by, without a scheme (e.g. `registry.example.com`)
+    public_host: str = "localhost:8000"
+    # the origin line of signed audit checkpoints; unset: `<public_host>/audit`
+    audit_origin: str = ""
     # the longest an audit event should wait after its commit before the sequencer puts it in the tree
     # (and so in checkpoints and proofs); the sequencer looks for new events twice per delay
     audit_merge_delay_seconds: float = 1.0
@@ -55,7 +58,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     db_pool_size: int = 10
     run_max_attempts: int = 1
+    # how long the token of an external run (trained elsewhere, reported here) lives, unless the run ends first
+    external_run_token_days: int = 7
     run_lease_seconds: float = 60.0
+    # the most devices (processes, one a GPU where there are GPUs) a run may ask for in `params.devices`
+    run_max_devices: int = 8
+    # the longest a run trained on several devices may take before its process group is killed
+    run_launch_timeout_seconds: float = 24 * 3600.0
     reaper_interval_seconds: float = 15.0
     # the run outbox: how often queued runs are looked at, and the backoff of each run's re-sends
     dispatch_interval_seconds: float = 5.0
@@ -63,6 +72,9 @@ class Settings(BaseSettings):
     dispatch_backoff_max_seconds: float = 600.0
     broker_check_timeout_seconds: float = 1.0
     worker_id: str = ""
+    # whether a worker of the PPO environment (workers/ppo: the last TRL that ships PPOTrainer) consumes the
+    # `ppo` queue; while none does, a `ppo` run is refused rather than left queued with no worker to take it
+    ppo_workers: bool = False
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
@@ -73,6 +85,8 @@ class Settings(BaseSettings):
             self.blob_url = f"file://{data / 'blobs'}"
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{data / 'broker.db'}"
+        if not self.audit_origin:
+            self.audit_origin = f"{self.public_host}/audit"
         if self.signing_key is None and self.signing_key_file is None:
             self.signing_key_file = data / "signing_key.pem"
         if (

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 
 from app.access import service as access_service
@@ -11,11 +10,9 @@ from app.api.deps import PrincipalDep, UowDep
 from app.core.errors import NotFound
 from app.decisions import service
 from app.decisions.schemas import RecordEventPage, RecordEventRead, RevocationRead
-from app.lineage import formats
-from app.lineage import service as lineage_service
 from app.records import service as records_service
 
-router = APIRouter(tags=["decisions and lineage"])
+router = APIRouter(tags=["decisions"])
 APPROVERS = frozenset({"approver"})
 VIEW = frozenset({"viewer"})
 
@@ -97,33 +94,3 @@ def events(record_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, An
         "items": [service.event_to_dict(e) for e in service.events_of(uow.session, record_id)],
         "next_cursor": None,
     }
-
-
-@router.get(
-    "/v1/records/{record_id}/lineage",
-    response_model=None,
-    responses={
-        200: {
-            "description": "The lineage graph: JSON, or Graphviz DOT or Mermaid text as `format` asks",
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/vnd.graphviz": {"schema": {"type": "string"}},
-                "text/plain": {"schema": {"type": "string"}},
-            },
-        }
-    },
-)
-def lineage(
-    record_id: str,
-    uow: UowDep,
-    principal: PrincipalDep,
-    direction: Literal["upstream", "downstream"] = "upstream",
-    fmt: Annotated[Literal["json", "dot", "mermaid"], Query(alias="format")] = "json",
-) -> dict[str, Any] | Response:
-    record, project_name = _visible(uow, principal, record_id, VIEW)
-    graph = lineage_service.trace(uow.session, record, direction, {record.project_id: project_name})
-    if fmt == "dot":
-        return Response(formats.to_dot(graph), media_type="text/vnd.graphviz")
-    if fmt == "mermaid":
-        return Response(formats.to_mermaid(graph), media_type="text/plain")
-    return JSONResponse(graph)  # plain JSON types already: skip the generic encoder

@@ -50,7 +50,7 @@ def _parent(session: Session, record: Record, role: str) -> Record:
 
 
 def trainers_of(session: Session, checkpoint: Record) -> set[str]:
-    """Who registered the checkpoint. (Runs arrive with issue 5; their starter will join this set.)"""
+    """Who registered the checkpoint: the worker registers a run's checkpoints as the principal who started the run."""
     return {checkpoint.created_by}
 
 

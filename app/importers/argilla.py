@@ -13,6 +13,9 @@ from app.importers.spec import Choice, ImportFormatError, ImportResult, PromptSo
 
 # LabelQuestion labels (matched case-insensitively) and RatingQuestion values. For a RankingQuestion
 # the two response field names are added, so a ranking over ["response1", "response2"] maps too.
+# The preference question looked for when none is named: `preference`, else `ranking`, the
+# RankingQuestion of `rg.Settings.for_ranking()` (fields instruction, response1, response2).
+QUESTIONS = ("preference", "ranking")
 DEFAULT_VALUES: Mapping[str | int, Choice] = {"A": "a", "B": "b", "tie": "tie", 1: "a", 2: "b", 3: "tie"}
 _ACCEPTED_STATUSES = (None, "submitted")
 
@@ -37,7 +40,7 @@ class _Record:
 def from_argilla(
     records: Iterable[Mapping[str, Any]],
     *,
-    question: str = "preference",
+    question: str | None = None,
     prompt_field: str = "instruction",
     response_a_field: str = "response1",
     response_b_field: str = "response2",
@@ -68,11 +71,17 @@ def from_argilla(
 
     The preference is the response to `question`: a LabelQuestion label, a RatingQuestion value, or a
     RankingQuestion ranking (a list of option names, best first, or of `{"value", "rank"}`), mapped by
-    `values`. Draft and discarded responses are left out. `dimension_questions` maps further questions to
+    `values`. Without `question`, the records' `preference` question is used, else their `ranking`
+    question: the layout `rg.Settings.for_ranking()` creates (a RankingQuestion `ranking` over the
+    fields `response1` and `response2`, the prompt in `instruction`), which the default field names
+    match. Draft and discarded responses are left out. `dimension_questions` maps further questions to
     criteria dimensions; the TextQuestion `justification_question` gives the justification. A
     suggestion for `question` becomes `ai_choice` (suggestions pre-fill the form, so the batch is
     AI-assisted, by the suggestion's `agent`). Prompt and responses may be TextFields or ChatFields.
     """
+    records = list(records)
+    if question is None:
+        question = _preference_question(records)
     mapping: dict[str | int, Choice] = {}
     for key, mapped in (values or DEFAULT_VALUES).items():
         mapping[key.casefold() if isinstance(key, str) else key] = mapped
@@ -153,6 +162,28 @@ def from_argilla(
     if model_a_field is None or model_b_field is None:
         builder.lose("the records name no source models: model_a and model_b are null")
     return builder.build()
+
+
+def _preference_question(records: list[Mapping[str, Any]]) -> str:
+    """The first of `QUESTIONS` that the records answer; the first of them when none has answers yet."""
+    answered: set[str] = set()
+    for raw in records:
+        nested = raw.get("responses")
+        if isinstance(raw.get("fields"), Mapping) and isinstance(nested, Mapping):
+            answered.update(str(name) for name, answers in nested.items() if answers)
+        else:
+            answered.update(
+                key.removesuffix(".responses") for key, value in raw.items() if key.endswith(".responses") and value
+            )
+    for name in QUESTIONS:
+        if name in answered:
+            return name
+    if answered:
+        raise ImportFormatError(
+            f"the records answer no question named {' or '.join(QUESTIONS)}; they answer "
+            f"{', '.join(sorted(answered))}: name the preference question"
+        )
+    return QUESTIONS[0]
 
 
 def _normalise(raw: Mapping[str, Any], questions: list[str]) -> _Record:

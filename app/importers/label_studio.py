@@ -35,7 +35,7 @@ class _Judgement:
 
 
 def from_label_studio(
-    export: Sequence[Mapping[str, Any]],
+    export: Sequence[Mapping[str, Any]] | Mapping[str, Any],
     *,
     prompt_field: str = "prompt",
     response_a_field: str = "answer1",
@@ -58,9 +58,10 @@ def from_label_studio(
 
     Shape (https://labelstud.io/guide/export#Label-Studio-JSON-format-of-annotated-tasks and
     https://labelstud.io/guide/task_format): a list of tasks `{"id", "data": {...}, "annotations": [...],
-    "predictions": [...]}`; each annotation has `result` (a list of `{"from_name", "to_name", "type",
-    "value"}`), `completed_by` (a user id, or `{"id", "email", ...}` when the export expands users),
-    `created_at`, `updated_at`, `lead_time` (seconds), `was_cancelled` and `ground_truth`.
+    "predictions": [...]}`, or one such task object on its own (an export of a single task); each
+    annotation has `result` (a list of `{"from_name", "to_name", "type", "value"}`), `completed_by` (a
+    user id, or `{"id", "email", ...}` when the export expands users), `created_at`, `updated_at`,
+    `lead_time` (seconds), `was_cancelled` and `ground_truth`.
 
     The preference comes from either
     - a `<Pairwise>` tag (https://labelstud.io/tags/pairwise): `{"type": "pairwise", "value":
@@ -79,6 +80,7 @@ def from_label_studio(
     (pre-annotations are shown to annotators, so the batch is AI-assisted, by `model_version`).
     `started_at` is `created_at - lead_time`, `submitted_at` is `created_at` (else `updated_at`).
     """
+    tasks = _tasks(export)
     labels = {key.casefold(): value for key, value in (choice_labels or DEFAULT_CHOICE_LABELS).items()}
     dims = dict(dimension_from_names or {})
     builder = SpecBuilder(
@@ -91,7 +93,7 @@ def from_label_studio(
     unmapped: Counter[str] = Counter()
     used_pairwise = False
     naive = 0
-    for task in export:
+    for task in tasks:
         data = task.get("data")
         if not isinstance(data, Mapping):
             raise ImportFormatError("a Label Studio task has no `data` object")
@@ -173,11 +175,25 @@ def from_label_studio(
         builder.lose("display order unknown: shown_first is null")
     if model_a_field is None or model_b_field is None:
         builder.lose("the export names no source models: model_a and model_b are null")
-    if any(isinstance(task.get("predictions"), list) and task["predictions"] for task in export):
+    if any(isinstance(task.get("predictions"), list) and task["predictions"] for task in tasks):
         builder.lose(
             "whether predictions were shown as pre-annotations is a project setting the export omits: assumed shown"
         )
     return builder.build()
+
+
+def _tasks(export: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tasks of an export: a list of task objects, or a single task object."""
+    if isinstance(export, Mapping):
+        return [export]
+    if isinstance(export, str | bytes) or not isinstance(export, Sequence):
+        raise ImportFormatError(f"a Label Studio export is a list of tasks or one task, not {type(export).__name__}")
+    tasks = []
+    for position, task in enumerate(export):
+        if not isinstance(task, Mapping):
+            raise ImportFormatError(f"task {position} is a {type(task).__name__}, not an object")
+        tasks.append(task)
+    return tasks
 
 
 def _judgement(

@@ -183,6 +183,18 @@ def earlier_qc(ctx: KindContext) -> list[dict[str, Any]]:
 class AnnotationBatchKind(KindDefinition):
     name = "annotation_batch"
     collection = "annotation-batches"
+    rank = 40
+    label = "annotation batch"
+    waivable = True
+    # each batch with its metadata and QC
+    package_fields: ClassVar[tuple[str, ...]] = (
+        "spec.annotator_pool", "spec.tool", "spec.collected_from", "spec.collected_to", "derived.items",
+        "derived.qc", "derived.qc.gate", "derived.qc.cohen_kappa",
+    )  # fmt: skip
+    traces_to_criteria = True
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"annotator"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (

@@ -1,6 +1,9 @@
 """What a record kind declares: its collection, version scheme, writers, typed parents, spec schema,
-rules and derived figures. The record pipeline (app.records.service) runs every kind the same way, so
-adding a kind is adding one module here and one line in app.kinds.registry."""
+rules and derived figures, and what the rest of the registry needs to know about it (its rank and label
+in displays, whether it can be waived, what a handoff package requires of it, whether it is a model or
+trained). The record pipeline (app.records.service) runs every kind the same way, and every other
+module asks app.kinds.registry instead of keeping a list of kinds, so adding a kind is adding one module
+here and one line in app.kinds.registry."""
 
 from __future__ import annotations
 
@@ -24,9 +27,20 @@ class ParentRole:
     """A parent reference a kind takes at the top level of the request body, under `role`."""
 
     role: str
-    kinds: tuple[str, ...]
+    kinds: tuple[str, ...] = ()
     required: bool = True
     many: bool = False
+    # instead of naming `kinds`: every registered kind whose declaration sets this flag (a waiver covers
+    # whatever is waivable), filled in by app.kinds.registry once every kind is known
+    kinds_flagged: str | None = None
+
+
+@dataclass(frozen=True)
+class RequiredFigure:
+    """A number a handoff package cannot do without, which a record may give under any of `paths`."""
+
+    what: str
+    paths: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,31 @@ class KindContext:
 class KindDefinition:
     name: ClassVar[str]
     collection: ClassVar[str]
+    # Declared by every kind (tests/kinds/test_registry.py checks that each sets them in its own class):
+    # where it sorts in listings, lineage drawings and packages, upstream first (spaced, so that a kind
+    # fits in between without renumbering), and the words a page shows for it
+    rank: ClassVar[int]
+    label: ClassVar[str]
+    # whether a waiver may cover a record of this kind
+    waivable: ClassVar[bool]
+    # dotted paths into the envelope (`spec.…`, `derived.…`) that must hold a value for a handoff package
+    # to be rendered with this record in it; empty: the package requires nothing of it
+    package_fields: ClassVar[tuple[str, ...]]
+    # whether a package's verification requires a criteria record upstream of every record of this kind
+    # (the lineage the rules require: deployment, checkpoints, datasets, batches)
+    traces_to_criteria: ClassVar[bool]
+    # whether a record is a model folder (`config.json`, tokenizer, weights) a worker can load
+    is_model: ClassVar[bool]
+    # whether a record is produced by a training run (a checkpoint), so a package carries its provenance
+    trained: ClassVar[bool]
+    # whether only the server registers it: the collection's POST builds it in its domain package
+    # (app.packages.routes) instead of registering a body, and the blobs it cites are the server's own
+    built_by_server: ClassVar[bool]
+    # for a trained kind: which of its parent roles each input role of a run fills (a run's `base_model`
+    # is a policy checkpoint's `reference_model`), used where a run registers it
+    parents_from_run_inputs: ClassVar[dict[str, str]] = {}
+    # numbers a handoff package requires that a record may give under one of several paths
+    package_figures: ClassVar[tuple[RequiredFigure, ...]] = ()
     version_scheme: ClassVar[VersionScheme] = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
     # whether check() or derive() reads `KindContext.previous` (the series' latest record); the pipeline

@@ -50,6 +50,14 @@ class BaseModelSpec(BaseModel):
 class BaseModelKind(KindDefinition):
     name = "base_model"
     collection = "base-models"
+    rank = 70
+    label = "base model"
+    waivable = True
+    package_fields: ClassVar[tuple[str, ...]] = ()
+    traces_to_criteria = False
+    is_model = True
+    trained = False
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"trainer"})
     spec_model = BaseModelSpec

@@ -1,8 +1,8 @@
 """Reward-model and policy checkpoints: model folders with typed, required parents.
 
 A reward checkpoint names the datasets it was trained on and its base model; a policy checkpoint names
-its algorithm, reference model, and its reward checkpoint (on-policy: ppo, rloo, grpo) or its dataset
-(dpo). Parents are pinned to exact records at registration."""
+its algorithm, reference model, and its reward checkpoint (on-policy: ppo, rloo, grpo), its dataset
+(dpo) or its demonstration set (sft). Parents are pinned to exact records at registration."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.errors import CriteriaIncompatible, MissingReference, ValidationFailed
-from app.kinds.base import KindContext, KindDefinition, ParentRole
+from app.kinds.base import KindContext, KindDefinition, ParentRole, RequiredFigure
 from app.kinds.model_files import ModelFile, check_sizes, check_unique_paths, file_blob_refs, folder_figures
 from app.kinds.semver import Semver
 from app.kinds.waiver import waivers_covering
@@ -49,7 +49,7 @@ class RewardCheckpointSpec(CheckpointSpec):
 
 
 class PolicyCheckpointSpec(CheckpointSpec):
-    algorithm: Literal["ppo", "dpo", "rloo", "grpo"]
+    algorithm: Literal["sft", "ppo", "dpo", "rloo", "grpo"]
     kl_coefficient: float | None = Field(None, ge=0.0)
     step: int | None = Field(None, ge=0)
 
@@ -90,12 +90,28 @@ def check_one_criteria_line(ctx: KindContext, datasets: list[Record]) -> dict[st
 class RewardCheckpointKind(KindDefinition):
     name = "reward_checkpoint"
     collection = "reward-checkpoints"
+    rank = 80
+    label = "reward checkpoint"
+    waivable = True
+    # reward-model evaluation. Accuracy by dimension is empty when the batches carry no per-dimension
+    # labels (PandaLM's, say): the package then says so, which is a fact, not a gap.
+    package_fields: ClassVar[tuple[str, ...]] = ("spec.metrics.validation_accuracy",)
+    package_figures: ClassVar[tuple[RequiredFigure, ...]] = (
+        RequiredFigure(
+            "a length-bias figure", ("spec.metrics.reward_length_spearman", "spec.metrics.length_decoupled_accuracy")
+        ),
+    )
+    traces_to_criteria = True
+    is_model = True
+    trained = True
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"trainer"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (
         ParentRole("datasets", ("preference_dataset",), many=True),
         ParentRole("base_model", ("base_model",)),
     )
+    parents_from_run_inputs: ClassVar[dict[str, str]] = {"base_model": "base_model", "dataset": "datasets"}
     spec_model = RewardCheckpointSpec
 
     def blob_refs(self, spec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -113,16 +129,52 @@ class RewardCheckpointKind(KindDefinition):
         }
 
 
+def check_demonstrations(algorithm: str, ctx: KindContext) -> None:
+    """An sft checkpoint names the demonstration set it was fine-tuned on, and nothing else trains on one."""
+    if algorithm == "sft" and not ctx.parents["demonstrations"]:
+        raise MissingReference(
+            "an sft checkpoint names the demonstration set it was fine-tuned on",
+            errors=[{"loc": ["body", "demonstrations"], "msg": "required for sft"}],
+        )
+    if algorithm == "sft" and (ctx.parents["dataset"] or ctx.parents["reward_checkpoint"]):
+        role = "dataset" if ctx.parents["dataset"] else "reward_checkpoint"
+        raise ValidationFailed(
+            "sft trains on demonstrations, not on preferences or against a reward checkpoint",
+            errors=[{"loc": ["body", role], "msg": "not used by sft"}],
+        )
+    if algorithm != "sft" and ctx.parents["demonstrations"]:
+        raise ValidationFailed(
+            f"a {algorithm} checkpoint is not trained on demonstrations; name the sft checkpoint it started "
+            "from as its reference_model",
+            errors=[{"loc": ["body", "demonstrations"], "msg": "only for sft"}],
+        )
+
+
 class PolicyCheckpointKind(KindDefinition):
     name = "policy_checkpoint"
     collection = "policy-checkpoints"
+    rank = 90
+    label = "policy checkpoint"
+    waivable = True
+    package_fields: ClassVar[tuple[str, ...]] = ("spec.algorithm",)
+    traces_to_criteria = True
+    is_model = True
+    trained = True
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"trainer"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (
         ParentRole("reward_checkpoint", ("reward_checkpoint",), required=False),
         ParentRole("dataset", ("preference_dataset",), required=False),
+        ParentRole("demonstrations", ("demonstration_set",), required=False),
         ParentRole("reference_model", ("base_model", "policy_checkpoint")),
     )
+    parents_from_run_inputs: ClassVar[dict[str, str]] = {
+        "base_model": "reference_model",
+        "dataset": "dataset",
+        "reward_checkpoint": "reward_checkpoint",
+        "demonstrations": "demonstrations",
+    }
     spec_model = PolicyCheckpointSpec
     top_level_fields: ClassVar[tuple[str, ...]] = ("algorithm",)
 
@@ -147,6 +199,7 @@ class PolicyCheckpointKind(KindDefinition):
                 "dpo trains on a dataset, not against a reward checkpoint",
                 errors=[{"loc": ["body", "reward_checkpoint"], "msg": "not used by dpo"}],
             )
+        check_demonstrations(algorithm, ctx)
 
     def derive(self, ctx: KindContext) -> dict[str, Any]:
         beta = ctx.spec["hyperparameters"].get("beta")

@@ -13,6 +13,15 @@ from app.kinds.semver import Semver
 class CriteriaKind(KindDefinition):
     name = "criteria"
     collection = "criteria"
+    rank = 20
+    label = "criteria"
+    waivable = True
+    # the criteria document and the annotator training materials
+    package_fields: ClassVar[tuple[str, ...]] = ("spec.dimensions", "spec.playbook", "spec.gold_examples")
+    traces_to_criteria = False
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "semver"
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
     reads_previous = True

@@ -22,6 +22,14 @@ class DeploymentSpec(BaseModel):
 class DeploymentKind(KindDefinition):
     name = "deployment"
     collection = "deployments"
+    rank = 110
+    label = "deployment"
+    waivable = True
+    package_fields: ClassVar[tuple[str, ...]] = ("spec.justification",)
+    traces_to_criteria = True
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"trainer", "approver"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (

@@ -31,6 +31,14 @@ class EvaluationSpec(BaseModel):
 class EvaluationKind(KindDefinition):
     name = "evaluation"
     collection = "evaluations"
+    rank = 100
+    label = "evaluation"
+    waivable = True
+    package_fields: ClassVar[tuple[str, ...]] = ("spec.type",)
+    traces_to_criteria = False
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"trainer"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (

@@ -39,6 +39,13 @@ class HandoffPackageSpec(BaseModel):
 class HandoffPackageKind(KindDefinition):
     name = "handoff_package"
     collection = "handoff-packages"
+    rank = 120
+    label = "handoff package"
+    waivable = False
+    package_fields: ClassVar[tuple[str, ...]] = ()
+    traces_to_criteria = False
+    is_model = False
+    trained = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"approver"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("deployment", ("deployment",)),)

@@ -1,9 +1,14 @@
 """Model folders as lists of uploaded files, hashed the way OpenSSF model signing does.
 
-Each file is a blob (`sha256`); the folder's root digest is SHA-256 over the concatenated raw file
-digests, files ordered by their relative POSIX path (sigstore/model-transparency, model signing v1.0
-`Payload`: "SHA256 computed over all the digests, in the order they show up in the predicate ...
-canonicalize[d] to be in alphabetical order")."""
+Each file is a blob (`sha256`); the folder's root digest is the one model signing (PyPI `model-signing`,
+predicate `https://model_signing/signature/v1.0`, files serialization, sha256) puts in its subject:
+SHA-256 over the concatenated raw file digests in the manifest's order (path components, as
+`pathlib.PurePosixPath` sorts), without the git files it ignores by default (`app.core.digests`).
+
+`derived.hashing` names the rule a record was registered under. Records registered before the registry
+followed the library's order and ignored paths carry `LEGACY_HASHING`: their root digest sorted whole path
+strings and covered every file. Stored records are never rewritten; `recompute_root_digest` applies the
+rule a record names."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.core.digests import hex_of, is_digest
+from app.core.digests import hex_of, is_digest, model_signing_ignores, model_signing_root_digest
 from app.core.errors import ValidationFailed
 from app.kinds.base import KindContext
 
@@ -67,12 +72,34 @@ def check_unique_paths(files: Sequence[ModelFile] | Sequence[dict[str, Any]]) ->
         raise ValueError(f"file paths repeat: {repeated}")
 
 
+HASHING = "openssf-model-signing-v1.0 (files, sha256, git paths ignored)"
+LEGACY_HASHING = "openssf-model-signing-v1 (files, sha256)"
+
+
 def root_digest(files: Sequence[dict[str, Any]]) -> str:
-    """OpenSSF model-signing root digest of a folder: sha256 over the sorted files' raw digests."""
+    """OpenSSF model-signing root digest of a folder (`HASHING`)."""
+    return model_signing_root_digest((str(f["path"]), str(f["digest"])) for f in files)
+
+
+def legacy_root_digest(files: Sequence[dict[str, Any]]) -> str:
+    """The root digest of `LEGACY_HASHING`: sha256 over every file's raw digest, whole paths sorted as
+    strings."""
     hasher = hashlib.sha256()
     for entry in sorted(files, key=lambda f: str(f["path"])):
         hasher.update(bytes.fromhex(hex_of(str(entry["digest"]))))
     return "sha256:" + hasher.hexdigest()
+
+
+ROOT_DIGEST_RULES = {HASHING: root_digest, LEGACY_HASHING: legacy_root_digest}
+
+
+def recompute_root_digest(spec: dict[str, Any], derived: dict[str, Any]) -> str | None:
+    """The root digest of a stored record's files by the rule its `derived.hashing` names (None for a
+    record without files); raises KeyError for a rule this registry does not know."""
+    files = spec.get("files") or []
+    if not files:
+        return None
+    return ROOT_DIGEST_RULES[str(derived["hashing"])](files)
 
 
 def file_blob_refs(spec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -100,9 +127,14 @@ def folder_figures(spec: dict[str, Any]) -> dict[str, Any]:
     files = spec.get("files") or []
     if not files:
         return {"root_digest": None, "file_count": 0, "total_size": 0}
-    return {
+    figures: dict[str, Any] = {
         "root_digest": root_digest(files),
         "file_count": len(files),
         "total_size": sum(int(f["size"]) for f in files),
-        "hashing": "openssf-model-signing-v1 (files, sha256)",
+        "hashing": HASHING,
     }
+    # listed, so that a reader sees which files the root digest does not cover (the record digest does)
+    ignored = sorted(str(f["path"]) for f in files if model_signing_ignores(str(f["path"])))
+    if ignored:
+        figures["root_digest_ignores"] = ignored
+    return figures

@@ -70,6 +70,14 @@ DEFAULT_POLICY: dict[str, Any] = PolicySpec().model_dump(mode="json")
 class PolicyKind(KindDefinition):
     name = "policy"
     collection = "policies"
+    rank = 10
+    label = "policy"
+    waivable = True
+    package_fields: ClassVar[tuple[str, ...]] = ()
+    traces_to_criteria = False
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"admin"})
     spec_model = PolicySpec

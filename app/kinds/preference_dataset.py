@@ -69,6 +69,17 @@ def _flat_items(batch: Record, ctx: KindContext) -> pa.Table:
 class PreferenceDatasetKind(KindDefinition):
     name = "preference_dataset"
     collection = "preference-datasets"
+    rank = 60
+    label = "preference dataset"
+    waivable = True
+    # the dataset construction rules and counts
+    package_fields: ClassVar[tuple[str, ...]] = ("derived.rules", "derived.counts")
+    traces_to_criteria = True
+    is_model = False
+    trained = False
+    # the client registers the construction rules and the batches; the server derives the Parquet file
+    # in the pipeline, like any derived figure, so the registration route is the common one
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"annotator", "trainer"})
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("batches", ("annotation_batch",), many=True),)

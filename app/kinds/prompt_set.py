@@ -152,6 +152,17 @@ def derive_prompt_figures(table: pa.Table, policy: dict[str, Any]) -> dict[str, 
 class PromptSetKind(KindDefinition):
     name = "prompt_set"
     collection = "prompt-sets"
+    rank = 30
+    label = "prompt set"
+    waivable = True
+    # the prompt sampling procedure and statistics
+    package_fields: ClassVar[tuple[str, ...]] = (
+        "spec.sampling_procedure", "derived.count", "derived.mix", "derived.coverage",
+    )  # fmt: skip
+    traces_to_criteria = False
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "semver"
     write_roles: ClassVar[frozenset[str]] = frozenset({"annotator"})
     spec_model = PromptSetSpec

@@ -19,18 +19,6 @@ from app.records.models import Record, RecordEdge
 # Rules a team may deliberately override. Separation of duties and the immutability of records are
 # never waivable.
 WAIVABLE_RULES = ("criteria_incompatible", "qc_gate_blocked", "evaluation_evidence_missing", "quarantined")
-ANY_KIND = (
-    "policy",
-    "criteria",
-    "prompt_set",
-    "annotation_batch",
-    "preference_dataset",
-    "base_model",
-    "reward_checkpoint",
-    "policy_checkpoint",
-    "evaluation",
-    "deployment",
-)
 
 
 class WaiverSpec(BaseModel):
@@ -44,9 +32,19 @@ class WaiverSpec(BaseModel):
 class WaiverKind(KindDefinition):
     name = "waiver"
     collection = "waivers"
+    # after the batches it usually covers, before the dataset or checkpoint it allowed (its child)
+    rank = 50
+    label = "waiver"
+    waivable = False
+    package_fields: ClassVar[tuple[str, ...]] = ("spec.rule", "spec.reason")
+    traces_to_criteria = False
+    is_model = False
+    trained = False
+    built_by_server = False
     version_scheme = "integer"
     write_roles: ClassVar[frozenset[str]] = frozenset({"approver"})
-    parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("covers", ANY_KIND, many=True),)
+    # a waiver covers records of every kind that declares itself waivable
+    parent_roles: ClassVar[tuple[ParentRole, ...]] = (ParentRole("covers", kinds_flagged="waivable", many=True),)
     spec_model = WaiverSpec
     refuses_quarantined_parents = False  # a waiver may cover exactly such records
     top_level_fields: ClassVar[tuple[str, ...]] = ("rule",)

@@ -28,10 +28,6 @@ def label(record: Record) -> str:
     return f"{record.kind} {record.name} v{record.version}"
 
 
-def _stamp(value: Any) -> str:
-    return str(value.isoformat().replace("+00:00", "Z"))
-
-
 def warnings_of(closure: Closure, samples: list[RewardSamples]) -> list[str]:
     """Everything an approver must not miss, in a fixed order: revocations, quarantine, staleness, QC
     gates, prompt-mix and dataset warnings, waived evidence, and gaps in the reward evidence."""
@@ -49,9 +45,9 @@ def warnings_of(closure: Closure, samples: list[RewardSamples]) -> list[str]:
         qc = batch.derived["qc"]
         if qc["gate"] != "pass":
             out.append(f"QC gate {qc['gate']}: {label(batch)}: {'; '.join(qc.get('gate_reasons') or [])}")
-    for kind in ("prompt_set", "preference_dataset"):
-        for record in closure.of_kind(kind):
-            out += [f"{label(record)}: {w}" for w in record.derived.get("warnings") or []]
+    # every warning a record derived at registration, whatever its kind
+    for record in closure.ordered():
+        out += [f"{label(record)}: {w}" for w in record.derived.get("warnings") or []]
     waived = closure.approval.data.get("missing_waived") or []
     if waived:
         out.append(
@@ -65,31 +61,60 @@ def warnings_of(closure: Closure, samples: list[RewardSamples]) -> list[str]:
     return out
 
 
-def _plots(closure: Closure, samples: list[RewardSamples]) -> list[plots.Plot]:
+def _length_vs_reward(closure: Closure, samples: list[RewardSamples]) -> plots.Plot | plots.NotDrawn:
+    """From the scored samples where they carry lengths, else from the means each checkpoint records."""
+    with_lengths = [s for s in samples if s.lengths is not None]
+    drawn = plots.length_vs_reward_samples(with_lengths) if with_lengths else None
+    if isinstance(drawn, plots.Plot):
+        return drawn
+    points = [
+        (r, float(m["mean_completion_length"]), float(m["mean_reward"]))
+        for r in closure.series
+        if isinstance((m := r.spec.get("metrics") or {}).get("mean_completion_length"), int | float)
+        and isinstance(m.get("mean_reward"), int | float)
+    ]
+    if points:
+        return plots.length_vs_reward_series(points, closure.checkpoint)
+    return drawn or plots.NotDrawn(
+        "length_vs_reward.png",
+        "Length against reward",
+        "no scored samples with response lengths and no checkpoint recording mean completion length and mean "
+        "reward are registered.",
+    )
+
+
+def _plots(closure: Closure, samples: list[RewardSamples]) -> list[plots.Plot | plots.NotDrawn]:
     batches = closure.of_kind("annotation_batch")
     policy = closure.policy.spec
-    drawn = [
+    metrics = plots.series_metrics(closure.series)
+    return [
         plots.qc_per_batch(batches),
         plots.agreement_over_time(batches, float(policy["kappa_target"]), float(policy["kappa_floor"])),
+        plots.reward_distribution(samples)
+        if samples
+        else plots.NotDrawn(
+            "reward_distribution.png", "Reward distribution", "no sample-level reward evidence is registered."
+        ),
+        _length_vs_reward(closure, samples),
+        plots.checkpoint_series(closure.series, closure.checkpoint, metrics)
+        if metrics
+        else plots.NotDrawn(
+            "checkpoint_series.png",
+            "Metrics across the checkpoint series",
+            "no checkpoint of the series records a numeric metric.",
+        ),
     ]
-    if samples:
-        drawn.append(plots.reward_distribution(samples))
-    with_lengths = [s for s in samples if s.lengths is not None]
-    if with_lengths:
-        drawn.append(plots.length_vs_reward_samples(with_lengths))
-    else:
-        points = [
-            (r, float(m["mean_completion_length"]), float(m["mean_reward"]))
-            for r in closure.series
-            if isinstance((m := r.spec.get("metrics") or {}).get("mean_completion_length"), int | float)
-            and isinstance(m.get("mean_reward"), int | float)
-        ]
-        if points:
-            drawn.append(plots.length_vs_reward_series(points, closure.checkpoint))
-    metrics = plots.series_metrics(closure.series)
-    if metrics:
-        drawn.append(plots.checkpoint_series(closure.series, closure.checkpoint, metrics))
-    return drawn
+
+
+def _figure(plot: plots.Plot | plots.NotDrawn) -> dict[str, str]:
+    if isinstance(plot, plots.NotDrawn):
+        return {"title": plot.title, "reason": plot.reason}
+    return {
+        "title": plot.title,
+        "caption": plot.caption,
+        "file": f"plots/{plot.name}",
+        "uri": "data:image/png;base64," + base64.b64encode(plot.png).decode(),
+    }
 
 
 def _lineage_svg(closure: Closure) -> str:
@@ -116,7 +141,8 @@ def _lineage_svg(closure: Closure) -> str:
 def build_document(closure: Closure, store: BlobStore, *, package_name: str, inputs: str, key_id: str) -> Document:
     samples = reward_samples(closure, store)
     warnings = warnings_of(closure, samples)
-    drawn = _plots(closure, samples)
+    figures = _plots(closure, samples)
+    drawn = [p for p in figures if isinstance(p, plots.Plot)]
     graph = closure.graph
     labels = {f"record:{r.id}": label(r) for r in closure.records.values()} | {
         f"run:{run_id}": f"run {run_id}" for run_id in closure.runs
@@ -128,7 +154,7 @@ def build_document(closure: Closure, store: BlobStore, *, package_name: str, inp
         "checkpoint": closure.checkpoint,
         "approval": {
             "actor": closure.approval.actor,
-            "at": _stamp(closure.approval.created_at),
+            "at": closure.approval.created_at,
             "note": closure.approval.data.get("note", ""),
             "data": closure.approval.data,
         },
@@ -141,6 +167,7 @@ def build_document(closure: Closure, store: BlobStore, *, package_name: str, inp
         "base_models": closure.of_kind("base_model"),
         "reward_checkpoints": closure.of_kind("reward_checkpoint"),
         "series": closure.series,
+        "series_metrics": plots.series_metrics(closure.series),
         "deployment_evaluations": closure.parents(closure.deployment, "evaluations"),
         "evaluations_of": {r.id: closure.children(r, "evaluation", "target") for r in closure.records.values()},
         "samples": samples,
@@ -155,7 +182,7 @@ def build_document(closure: Closure, store: BlobStore, *, package_name: str, inp
                 "status": graph.status(r.id) if r.id in graph.nodes else "registered",
                 "stale": graph.stale(r.id),
                 "quarantined": graph.quarantined(r.id),
-                "created_at": _stamp(r.created_at),
+                "created_at": r.created_at,
             }
             for r in closure.ordered()
         ],
@@ -164,7 +191,7 @@ def build_document(closure: Closure, store: BlobStore, *, package_name: str, inp
                 "record": labels.get(f"record:{e.record_id}", e.record_id),
                 "type": e.type,
                 "actor": e.actor,
-                "at": _stamp(e.created_at),
+                "at": e.created_at,
                 "data": e.data,
             }
             for e in closure.events
@@ -172,14 +199,6 @@ def build_document(closure: Closure, store: BlobStore, *, package_name: str, inp
         "audit": [{**e, "target_label": labels.get(e["target"], e["target"])} for e in closure.audit],
         "runs": [closure.runs[k] for k in sorted(closure.runs)],
         "lineage_svg": _lineage_svg(closure),
-        "plots": {
-            p.name.removesuffix(".png"): {
-                "title": p.title,
-                "caption": p.caption,
-                "file": f"plots/{p.name}",
-                "uri": "data:image/png;base64," + base64.b64encode(p.png).decode(),
-            }
-            for p in drawn
-        },
+        "plots": {p.name.removesuffix(".png"): _figure(p) for p in figures},
     }
     return Document(context, drawn, warnings)

@@ -20,18 +20,12 @@ from app.core.digests import digest_of
 from app.core.errors import DeploymentNotApproved, ValidationFailed
 from app.kinds.base import EffectivePolicy
 from app.kinds.policy import DEFAULT_POLICY
+from app.kinds.registry import kinds_where, rank_of
 from app.lineage.service import Graph, load_graph
 from app.packages import repository
 from app.records import repository as records_repository
 from app.records.models import Record, RecordEvent
 from app.runs.models import Run
-
-MODEL_KINDS = ("base_model", "reward_checkpoint", "policy_checkpoint")
-# the order sections and listings follow: upstream first
-KIND_ORDER = (
-    "policy", "criteria", "prompt_set", "annotation_batch", "preference_dataset", "waiver", "base_model",
-    "reward_checkpoint", "policy_checkpoint", "evaluation", "deployment",
-)  # fmt: skip
 
 
 @dataclass
@@ -65,8 +59,8 @@ class Closure:
         return [r for r in self.of_kind(kind) if any(p["id"] == record.id and p["role"] == role for p in r.parents)]
 
     def ordered(self) -> list[Record]:
-        rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
-        return sorted(self.records.values(), key=lambda r: (rank.get(r.kind, 99), r.name, r.version_key, r.id))
+        """Every record, in the order sections and listings follow: by kind rank (upstream first)."""
+        return sorted(self.records.values(), key=lambda r: (rank_of(r.kind), r.name, r.version_key, r.id))
 
     def fingerprint(self, *, format_version: int, key_id: str) -> str:
         """A digest of everything the package is rendered from: the same fingerprint renders the same
@@ -144,7 +138,8 @@ def gather(session: Session, deployment: Record, project_name: str) -> Closure:
     series = _series(session, checkpoint)
     first, reached = load_graph(session, [deployment.id, *(r.id for r in series)], "upstream")
     known = {deployment.id, *(r.id for r in series), *reached}
-    models = [i for i in known if first.nodes[i].kind in MODEL_KINDS]
+    model_kinds = kinds_where(is_model=True)
+    models = [i for i in known if first.nodes[i].kind in model_kinds]
     evaluations = list(session.scalars(repository.children_of(models, kind="evaluation", role="target")))
     known |= {e.id for e in evaluations}
     waivers = list(session.scalars(repository.children_of(known, kind="waiver", role="covers")))

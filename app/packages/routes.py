@@ -3,9 +3,7 @@ reading the records go through the generic collection routes (`/handoff-packages
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from app.access import service as access_service
@@ -13,6 +11,7 @@ from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.audit.routes import IntegratedDep
 from app.core.errors import NotFound
 from app.packages import service
+from app.packages.schemas import PackageBuild
 from app.records import service as records_service
 from app.records.models import Record
 from app.records.schemas import RecordRead, to_read
@@ -40,21 +39,21 @@ class ZipResponse(StreamingResponse):
 def build(
     _: IntegratedDep,
     project: str,
-    body: Annotated[dict[str, Any], Body(examples=[{"deployment": {"name": "prod", "version": "1"}}])],
+    body: PackageBuild,
     uow: UowDep,
     principal: PrincipalDep,
     response: Response,
     state: StateDep,
 ) -> RecordRead:
-    """`{"deployment": {"id"} | {"name", "version"}, "name"?}`: 201 with the new `handoff_package` record,
-    200 with the existing one when nothing it is built from changed; 409 `deployment_not_approved`."""
+    """201 with the new `handoff_package` record, 200 with the existing one when nothing it is built from
+    changed; 409 `deployment_not_approved`."""
     access = access_service.project_access(uow.session, principal, project, BUILDERS)
     result = service.build_package(
         uow,
         project_id=access.project.id,
         project_name=access.project.name,
         actor=principal.name,
-        body=body,
+        body=body.model_dump(exclude_unset=True),
         store=state.blobs,
         key=state.signing_key,
     )

@@ -130,7 +130,7 @@ def assemble(closure: Closure, store: BlobStore, *, name: str, inputs: str, key:
         record_path(r.id): json_bytes(to_read(r, closure.project).model_dump(mode="json"))
         for r in closure.records.values()
     }
-    for path, subjects, predicate in provenance_statements(closure):
+    for path, subjects, predicate in provenance_statements(closure, store):
         files[path] = sign_statement(
             statement(subjects, SLSA_PROVENANCE_V1, predicate), key_id=key.key_id, sign=key.sign
         )

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.core.digests import digest_of, hex_of
 from app.core.signing import key_fingerprint, key_id_of, load_public_key
+from app.kinds.registry import kinds_where, rank_of
 from app.packages.archive import HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY, record_path
 from app.packages.dsse import EnvelopeError, OpenedEnvelope, open_envelope
 from app.packages.package_reader import PackageReader, manifest_sizes, statement_too_dense
@@ -229,18 +230,12 @@ def _check_lineage(records: dict[str, dict[str, Any]], deployment_id: str, repor
         return
     if deployment["kind"] != "deployment":
         report.fail(f"manifest: its deployment {deployment_id} is {_label(deployment)}, not a deployment record")
-    deployments = [r for r in records.values() if r["kind"] == "deployment"]
     # every path the rules require: deployment -> policy checkpoint -> reward checkpoint / dataset ->
-    # batches -> criteria; any record on it that cannot reach criteria is where the lineage breaks
-    for record in [
-        *deployments,
-        *(
-            r
-            for r in records.values()
-            if r["kind"] in ("policy_checkpoint", "reward_checkpoint", "preference_dataset", "annotation_batch")
-        ),
-    ]:
-        if not _reaches_criteria(record["id"], records):
+    # batches -> criteria (the kinds that declare `traces_to_criteria`); any record on it that cannot
+    # reach criteria is where the lineage breaks, named downstream first
+    tracing = kinds_where(traces_to_criteria=True)
+    for record in sorted(records.values(), key=lambda r: (-rank_of(str(r["kind"])), str(r["id"]))):
+        if record["kind"] in tracing and not _reaches_criteria(record["id"], records):
             report.fail(f"lineage incomplete at {_label(record)}: no criteria record is reachable upstream")
     report.checked.append("lineage back to criteria")
 

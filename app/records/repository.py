@@ -10,9 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.access.models import Membership, Project
 from app.records.models import Record, RecordSeries
 
-
-def by_id(record_id: str) -> Select[Record]:
-    return select(Record).where(Record.id == record_id)
+# a record by :id (a registration resolves each reference it cites with it)
+BY_ID: Select[Record] = select(Record).where(Record.id == bindparam("id"))
 
 
 RECORD_WITH_PROJECT_NAME: Select[Record, str] = (

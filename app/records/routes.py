@@ -6,13 +6,14 @@ import base64
 import binascii
 import uuid
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel
 
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, UowDep
+from app.api.typed import typed
 from app.core.errors import ValidationFailed
 from app.kinds.base import KindDefinition
 from app.kinds.create import body_of, create_model_of
@@ -20,7 +21,7 @@ from app.kinds.criteria import criteria_diff_of
 from app.kinds.registry import BY_COLLECTION
 from app.kinds.tables import TableLimits
 from app.records import reads, service
-from app.records.schemas import RecordPage, RecordRead, RecordRegistered, to_read
+from app.records.schemas import CriteriaDiffRead, RecordPage, RecordRead, RecordRegistered, to_read
 
 VIEW = frozenset({"viewer"})
 LimitQuery = Annotated[int, Query(ge=1, le=500)]
@@ -51,11 +52,10 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
     def register(
         project: str,
         body: Annotated[BaseModel, Body()],
-        response: Response,
         request: Request,
         uow: UowDep,
         principal: PrincipalDep,
-    ) -> dict[str, Any]:
+    ) -> Response:
         state = request.app.state.registry
         project_id = access_service.project_id_with_access(uow.connection, principal, project, kind.write_roles)
         result = service.register(
@@ -68,8 +68,8 @@ def _add_register_route(sub: APIRouter, kind: KindDefinition, prefix: str, tags:
             store=state.blobs,
             limits=TableLimits.of(state.settings),
         )
-        response.status_code = 201 if result.created else 200
-        return {**reads.as_read_fields(result.fields, project), "audit_leaf_hash": result.audit_leaf_hash}
+        answer = {**reads.as_read_fields(result.fields, project), "audit_leaf_hash": result.audit_leaf_hash}
+        return typed(RecordRegistered, answer, status_code=201 if result.created else 200)
 
     # the body parameter's type is the kind's own model, set here since it is built per kind
     register.__annotations__["body"] = Annotated[body_model, Body()]
@@ -93,7 +93,7 @@ def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
     tags: list[str | Enum] = [kind.collection]
 
     # a kind the server builds itself (a handoff package) has its own POST route in its domain package
-    if not getattr(kind, "built_by_server", False):
+    if not kind.built_by_server:
         _add_register_route(sub, kind, prefix, tags)
 
     @sub.get(prefix, tags=tags, summary=f"List {kind.name} records", response_model=RecordPage)
@@ -104,12 +104,12 @@ def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
         limit: LimitQuery = 50,
         cursor: str | None = None,
         name: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         after_id = decode_cursor(cursor)
         conn = uow.connection
         project_id = access_service.project_id_with_access(conn, principal, project, VIEW)
         items, last = reads.page(conn, project_id, project, kind.name, name=name, after_id=after_id, limit=limit)
-        return {"items": items, "next_cursor": encode_cursor(last)}
+        return typed(RecordPage, {"items": items, "next_cursor": encode_cursor(last)})
 
     if kind.name == "criteria":
 
@@ -117,6 +117,7 @@ def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
             prefix + "/{name}/diff",
             tags=tags,
             summary="Structured diff of two criteria versions and its classification",
+            response_model=CriteriaDiffRead,
         )
         def diff(
             project: str,
@@ -125,22 +126,28 @@ def _add_collection_routes(sub: APIRouter, kind: KindDefinition) -> None:
             principal: PrincipalDep,
             from_: Annotated[str, Query(alias="from")],
             to: str = "latest",
-        ) -> dict[str, Any]:
+        ) -> Response:
             access = access_service.project_access(uow.session, principal, project, VIEW)
             old = service.get_in_project(uow.session, access.project.id, "criteria", name, from_)
             new = service.get_in_project(uow.session, access.project.id, "criteria", name, to)
-            return {"from": old.version, "to": new.version, **criteria_diff_of(old.spec, new.spec)}
+            diff = {"from": old.version, "to": new.version, **criteria_diff_of(old.spec, new.spec)}
+            return typed(CriteriaDiffRead, diff)
 
-    @sub.get(prefix + "/{name}/{version}", tags=tags, summary=f"One {kind.name} record; version may be 'latest'")
-    def get_record(project: str, name: str, version: str, uow: UowDep, principal: PrincipalDep) -> RecordRead:
+    @sub.get(
+        prefix + "/{name}/{version}",
+        tags=tags,
+        summary=f"One {kind.name} record; version may be 'latest'",
+        response_model=RecordRead,
+    )
+    def get_record(project: str, name: str, version: str, uow: UowDep, principal: PrincipalDep) -> Response:
         access = access_service.project_access(uow.session, principal, project, VIEW)
         record = service.get_in_project(uow.session, access.project.id, kind.name, name, version)
-        return to_read(record, project)
+        return typed(RecordRead, to_read(record, project))
 
 
 @router.get("/v1/records/{record_id}", tags=["records"], response_model=RecordRead)
-def get_by_id(record_id: str, uow: UowDep, principal: PrincipalDep) -> dict[str, Any]:
-    return reads.record_by_id(uow.connection, principal, record_id)
+def get_by_id(record_id: str, uow: UowDep, principal: PrincipalDep) -> Response:
+    return typed(RecordRead, reads.record_by_id(uow.connection, principal, record_id))
 
 
 for _kind in BY_COLLECTION.values():

@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.kinds.criteria_diff import ChangeKind, ChangeLevel
 from app.records.models import Record
 
 
@@ -64,3 +65,26 @@ def to_read(record: Record, project_name: str) -> RecordRead:
         blobs=[BlobRefRead(**b) for b in record.blobs],
         derived=record.derived,
     )
+
+
+class CriteriaChangeRead(BaseModel):
+    """One difference between two criteria specs; `before` and `after` are the JSON values at `path`
+    (null where the path is added or removed), and `level` is the version bump it alone requires."""
+
+    path: str
+    change: ChangeKind
+    level: ChangeLevel
+    before: Any
+    after: Any
+    summary: str
+
+
+class CriteriaDiffRead(BaseModel):
+    """The structured diff of two criteria versions; `level` is the highest level among its changes."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    level: ChangeLevel
+    changes: list[CriteriaChangeRead]

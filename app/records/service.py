@@ -98,7 +98,7 @@ def resolve_ref(session: Session, project_id: str, kinds: tuple[str, ...], ref: 
         )
     record: Record | None = None
     if "id" in ref:
-        record = session.execute(repository.by_id(str(ref["id"]))).scalar()
+        record = session.execute(repository.BY_ID, {"id": str(ref["id"])}).scalar()
         if record is not None and record.project_id != project_id:
             raise CrossProjectReference(
                 f"record {ref['id']} belongs to another project; references stay inside one project",
@@ -200,7 +200,7 @@ def _citing(session: Session, kind: KindDefinition, actor: str) -> Identity:
     """Whose right to read the cited blobs counts: the registering principal (every caller names it by
     `actor`; an unknown name reads nothing), or the server for a kind only it builds (a handoff
     package's archive, which it has just written: no client chose the digest)."""
-    if getattr(kind, "built_by_server", False):
+    if kind.built_by_server:
         return SERVER
     return blobs_service.reader_named(session, actor)
 

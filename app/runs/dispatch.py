@@ -16,12 +16,30 @@ from typing import Protocol
 
 from app.core.settings import Settings
 from app.runs.models import Run
+from app.runs.queue import QUEUE
 
 log = logging.getLogger("rlhf_registry.outbox")
 
+# ppo runs train in a worker environment of their own (workers/ppo: the last TRL that ships PPOTrainer),
+# whose workers consume this queue; every other kind goes to QUEUE
+PPO_QUEUE = "ppo"
+
 
 class Dispatcher(Protocol):
-    def send(self, run_id: str) -> None: ...
+    def send(self, run_id: str, queue: str = QUEUE) -> None: ...
+
+
+def queue_for(kind: str) -> str:
+    """The broker queue a run of `kind` is sent to."""
+    return PPO_QUEUE if kind == "ppo" else QUEUE
+
+
+def _send(dispatcher: Dispatcher, run_id: str, queue: str) -> None:
+    # QUEUE is every dispatcher's default, so a message to it names no queue
+    if queue == QUEUE:
+        dispatcher.send(run_id)
+    else:
+        dispatcher.send(run_id, queue=queue)
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:
@@ -36,21 +54,21 @@ def schedule_first_send(run: Run, settings: Settings, now: datetime) -> None:
     run.next_dispatch_at = now + backoff(settings, 1)
 
 
-def send_quietly(dispatcher: Dispatcher, run_id: str) -> bool:
-    """Send a run's message; a failure is logged and left to the outbox, which sends it again."""
+def send_quietly(dispatcher: Dispatcher, run_id: str, queue: str = QUEUE) -> bool:
+    """Send a run's message to `queue`; a failure is logged and left to the outbox, which sends it again."""
     try:
-        dispatcher.send(run_id)
+        _send(dispatcher, run_id, queue)
     except Exception as exc:
         log.warning("run %s not sent to the broker (%s: %s); it will be sent again", run_id, type(exc).__name__, exc)
         return False
     return True
 
 
-def send_after_commit(dispatcher: Dispatcher, run_id: str) -> Callable[[], None]:
+def send_after_commit(dispatcher: Dispatcher, run_id: str, queue: str = QUEUE) -> Callable[[], None]:
     """What the unit of work that queued a run does once it committed: send it, quietly."""
 
     def send() -> None:
-        send_quietly(dispatcher, run_id)
+        send_quietly(dispatcher, run_id, queue)
 
     return send
 
@@ -61,26 +79,26 @@ class FirstSends:
     broker is down and sends queue up here, a run beyond `capacity` is left to the outbox."""
 
     def __init__(self, capacity: int = 10_000) -> None:
-        self._queue: queue.Queue[tuple[Dispatcher, str]] = queue.Queue(maxsize=capacity)
+        self._queue: queue.Queue[tuple[Dispatcher, str, str]] = queue.Queue(maxsize=capacity)
         self._start = threading.Lock()
         self._thread: threading.Thread | None = None
         self._idle = threading.Condition()
         self._pending = 0
 
-    def after_commit(self, dispatcher: Dispatcher, run_id: str) -> Callable[[], None]:
+    def after_commit(self, dispatcher: Dispatcher, run_id: str, to: str = QUEUE) -> Callable[[], None]:
         """What the unit of work that queued a run does once it committed: hand the send to the thread."""
 
         def hand_over() -> None:
-            self.submit(dispatcher, run_id)
+            self.submit(dispatcher, run_id, to)
 
         return hand_over
 
-    def submit(self, dispatcher: Dispatcher, run_id: str) -> None:
+    def submit(self, dispatcher: Dispatcher, run_id: str, to: str = QUEUE) -> None:
         self._ensure_started()
         with self._idle:
             self._pending += 1
         try:
-            self._queue.put_nowait((dispatcher, run_id))
+            self._queue.put_nowait((dispatcher, run_id, to))
         except queue.Full:
             self._done()
             log.warning("run %s not sent now (too many sends waiting on the broker); it will be sent again", run_id)
@@ -98,9 +116,9 @@ class FirstSends:
 
     def _loop(self) -> None:
         while True:
-            dispatcher, run_id = self._queue.get()
+            dispatcher, run_id, to = self._queue.get()
             try:
-                send_quietly(dispatcher, run_id)
+                send_quietly(dispatcher, run_id, to)
             finally:
                 self._done()
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from app.core.db import utcnow
-from app.runs.dispatch import Dispatcher, schedule_first_send, send_after_commit
+from app.runs.dispatch import Dispatcher, queue_for, schedule_first_send, send_after_commit
 from app.runs.models import Run
 from app.runs.service import add_event, finish, project_name_of
 from app.state import AppState
@@ -92,7 +92,7 @@ def reap_expired(state: AppState, dispatcher: Dispatcher) -> list[str]:
                 add_event(
                     uow.session, run, "status", {"status": "queued", "reason": "worker_lost", "retry": run.attempt + 1}
                 )
-                uow.after_commit(send_after_commit(dispatcher, run.id))
+                uow.after_commit(send_after_commit(dispatcher, run.id, queue_for(run.kind)))
                 action = "run.requeued"
             else:
                 finish(

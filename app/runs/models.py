@@ -25,6 +25,7 @@ class Run(Base):
         Index("ix_run_dispatch", "status", "next_dispatch_at"),
         # a client's retry of one POST (same Idempotency-Key) finds the first run; NULL keys never collide
         Index("uq_run_idempotency", "project_id", "created_by", "idempotency_key", unique=True),
+        Index("uq_run_token_hash", "token_hash", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=uuid7)
@@ -51,6 +52,9 @@ class Run(Base):
     next_dispatch_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_digest: Mapped[str | None] = mapped_column(String(71), nullable=True)
+    # an external run's token (its sha256, as for API tokens): cleared when the run ends (app.runs.external)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class RunEvent(Base):

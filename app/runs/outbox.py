@@ -1,7 +1,8 @@
 """The run row is the outbox of its broker message. `POST /runs` commits the run as queued, due for a
 re-send one backoff later, and then sends it once; a send that fails (the broker is down) is logged, never
-an error to the client. A background thread in the API and in every worker sends each queued run that no
-worker has claimed again whenever it is due, doubling its backoff each time, so a run survives a broker
+an error to the client. A background thread, in the one process of the deployment elected for the
+periodic duties (`app.background`: an API process or a worker), sends each queued run that no worker has
+claimed again whenever it is due, doubling its backoff each time, so a run survives a broker
 outage and a broker that lost its queue. A worker claims a run only while it is queued (app.runs.leases),
 so the duplicate deliveries this can cause are no-ops.
 
@@ -20,7 +21,7 @@ from sqlalchemy import func, select, update
 
 from app.core.db import utcnow
 from app.core.settings import Settings
-from app.runs.dispatch import Dispatcher, backoff, send_quietly
+from app.runs.dispatch import Dispatcher, backoff, queue_for, send_quietly
 from app.runs.models import Run
 from app.state import AppState
 
@@ -48,7 +49,7 @@ def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
     with state.sessions.read() as session:  # most rounds find nothing due: no write lock for them
         QUEUED.set(session.execute(select(func.count()).select_from(Run).where(Run.status == "queued")).scalar_one())
         due = session.execute(
-            select(Run.id, Run.dispatch_attempts)
+            select(Run.id, Run.dispatch_attempts, Run.kind)
             .where(Run.status == "queued", Run.next_dispatch_at <= now)
             .order_by(Run.next_dispatch_at)
             .limit(BATCH)
@@ -58,7 +59,7 @@ def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
     uow = state.unit_of_work(request_id="outbox")
     try:
         taken = []
-        for run_id, attempts in due:
+        for run_id, attempts, kind in due:
             moved = uow.session.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.status == "queued", Run.dispatch_attempts == attempts)
@@ -66,7 +67,7 @@ def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
                 .returning(Run.id)
             ).first()
             if moved is not None:
-                taken.append(run_id)
+                taken.append((run_id, kind))
                 if waited(state.settings, attempts) >= STUCK_AFTER:
                     log.warning(
                         "run %s is still queued, sent %d times over at least %s: is a worker serving its queue?",
@@ -78,8 +79,8 @@ def redispatch_due(state: AppState, dispatcher: Dispatcher) -> list[str]:
     finally:
         uow.close()
     sent = []
-    for run_id in taken:
-        if not send_quietly(dispatcher, run_id):
+    for run_id, kind in taken:
+        if not send_quietly(dispatcher, run_id, queue_for(kind)):
             break  # the broker is down: the others are due again after their backoff
         sent.append(run_id)
     return sent

@@ -63,7 +63,7 @@ class CeleryDispatcher:
         self._settings = settings
         self._app: Celery | None = None
 
-    def send(self, run_id: str) -> None:
+    def send(self, run_id: str, queue: str = QUEUE) -> None:
         if self._app is None:
             self._app = make_celery(self._settings)
-        self._app.send_task(TASK_EXECUTE_RUN, args=[run_id], queue=QUEUE)
+        self._app.send_task(TASK_EXECUTE_RUN, args=[run_id], queue=queue)

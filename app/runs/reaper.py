@@ -1,5 +1,7 @@
-"""A background thread that reaps expired run leases every few seconds (in the API and in workers:
-reaping is idempotent, each expired run is locked by one reaper at a time)."""
+"""A background thread that reaps expired run leases every few seconds. It runs in the one process of
+the deployment elected for the periodic duties (`app.background`), an API process or a worker; reaping
+stays idempotent all the same (each expired run is locked while it is reaped), as a worker also reaps
+before each run it executes."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from app.access import service as access_service
 from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.records.routes import decode_cursor, encode_cursor
-from app.runs import service
+from app.runs import external, service
 from app.runs.schemas import RunCreate, RunEventPage, RunPage, RunRead
 
 router = APIRouter(prefix="/v1/projects/{project}/runs", tags=["runs"])
@@ -20,7 +20,8 @@ VIEW = frozenset({"viewer"})
     status_code=202,
     response_model=RunRead,
     responses={
-        200: {"description": "The run an earlier POST with the same Idempotency-Key and body created, as it is now"}
+        200: {"description": "The run an earlier POST with the same Idempotency-Key and body created, as it is now"},
+        201: {"description": "An external run, running, with its token (shown this once)"},
     },
 )
 def create_run(
@@ -33,14 +34,28 @@ def create_run(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
     """202 with the run, queued, whether or not the broker is reachable now (the run is sent again until a
-    worker takes it). With an `Idempotency-Key`, a retry of the same POST answers 200 with the first run."""
+    worker takes it). With an `Idempotency-Key`, a retry of the same POST answers 200 with the first run.
+    `kind: external` (trained elsewhere, app.runs.external): 201 with the run, running, and its token,
+    returned this once."""
     access = access_service.project_access(uow.session, principal, project, TRAINERS)
+    sent = body.as_sent()
+    if sent.get("kind") == external.KIND:
+        run, token = external.create_run(
+            uow,
+            project_id=access.project.id,
+            project_name=project,
+            actor=principal.name,
+            body=sent,
+            settings=state.settings,
+        )
+        response.status_code = 201
+        return external.created_to_dict(run, token)
     run, created = service.create_run(
         uow,
         project_id=access.project.id,
         project_name=project,
         actor=principal.name,
-        body=body.as_sent(),
+        body=sent,
         dispatcher=state.dispatcher,
         settings=state.settings,
         idempotency_key=idempotency_key,

@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 _SKIP: Any = SkipValidation  # a marker class (generic only to type checkers)
 
 
+class ExternalBuilder(BaseModel):
+    """Who trains an external run: named in its SLSA provenance as the builder."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(description="URI of the job or workflow that trains the run")
+
+
 class RunCreate(BaseModel):
     """A run to start. Described here; checked by `app.runs.service.validate_request`, with its located
     errors, so the values pass through as sent (and the idempotency digest is of the body as sent)."""
@@ -19,7 +26,16 @@ class RunCreate(BaseModel):
     kind: Annotated[str | None, _SKIP(), Field(description="required: the job to run (sft, reward, dpo, ...)")] = None
     output_name: Annotated[str | None, _SKIP(), Field(description="required: the record the run registers")] = None
     inputs: Annotated[dict[str, Any] | None, _SKIP(), Field(description="references the kind takes")] = None
-    params: Annotated[dict[str, Any] | None, _SKIP(), Field(description="the kind's parameters")] = None
+    builder: Annotated[
+        ExternalBuilder | None,
+        _SKIP(),
+        Field(description='kind external: the job that trains it, {"id": "<URI>"}, named in its provenance'),
+    ] = None
+    params: Annotated[
+        dict[str, Any] | None,
+        _SKIP(),
+        Field(description="the kind's parameters; `devices`: how many processes (one a GPU) train it"),
+    ] = None
 
     def as_sent(self) -> dict[str, Any]:
         return {**{key: getattr(self, key) for key in self.model_fields_set}, **(self.model_extra or {})}
@@ -41,6 +57,8 @@ class RunRead(BaseModel):
     attempt: int
     max_attempts: int
     config: dict[str, Any] | None
+    token: str | None = Field(None, description="an external run's token: only in the answer that creates it")
+    token_expires_at: str | None = Field(None, description="when that token expires, unless the run ends first")
 
 
 class RunPage(BaseModel):

@@ -30,18 +30,17 @@ from app.core.errors import (
 from app.core.settings import Settings
 from app.core.uow import UnitOfWork
 from app.kinds.checkpoints import criteria_line
+from app.kinds.registry import KINDS
 from app.lineage.service import quarantined_among
 from app.records.models import Record
 from app.records.service import resolve_ref
 from app.runs import idempotency
-from app.runs.dispatch import Dispatcher, first_sends, schedule_first_send
+from app.runs.dispatch import Dispatcher, first_sends, queue_for, schedule_first_send
 from app.runs.model_inputs import check_model_folder
 from app.runs.models import Run, RunEvent
 from app.runs.trainer_params import validate_params
 
 FINAL = ("succeeded", "failed", "cancelled")
-# the inputs a worker loads with `from_pretrained`
-MODEL_ROLES = ("base_model", "reward_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class InputRule:
 
 # What each run kind trains on (DESIGN.md, Training runs).
 INPUTS: dict[str, tuple[InputRule, ...]] = {
+    # a policy checkpoint as the starting model: fine-tuning again, or on from an earlier stage
+    "sft": (
+        InputRule("demonstrations", ("demonstration_set",)),
+        InputRule("base_model", ("base_model", "policy_checkpoint")),
+    ),
     "reward_model": (InputRule("dataset", ("preference_dataset",)), InputRule("base_model", ("base_model",))),
     "dpo": (
         InputRule("dataset", ("preference_dataset",)),
@@ -122,6 +126,12 @@ def _check_rules(session: Session, kind: str, resolved: dict[str, Record], input
             )
 
 
+def check_inputs(session: Session, kind: str, resolved: dict[str, Record], inputs: dict[str, Any]) -> None:
+    """The rules every run's resolved inputs keep (none revoked upstream, one criteria line), for a kind
+    whose inputs are resolved by its own module (`app.runs.external`)."""
+    _check_rules(session, kind, resolved, inputs)
+
+
 def add_event(session: Session, run: Run, type_: str, data: dict[str, Any]) -> RunEvent:
     run.last_seq += 1
     event = RunEvent(run_id=run.id, seq=run.last_seq, type=type_, data=data, at=utcnow())
@@ -139,9 +149,9 @@ class RunRequest:
     output_name: str
 
 
-def validate_request(session: Session, project_id: str, body: Any) -> RunRequest:
+def validate_request(session: Session, project_id: str, body: Any, *, ppo_workers: bool) -> RunRequest:
     """Everything the worker would check without loading a model, so a run that cannot execute is refused
-    here and never queued."""
+    here and never queued (a `ppo` run while no worker of the PPO environment is configured, too)."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object")
     kind = body.get("kind")
@@ -149,13 +159,16 @@ def validate_request(session: Session, project_id: str, body: Any) -> RunRequest
         raise ValidationFailed(
             f"kind must be one of {sorted(INPUTS)}", errors=[{"loc": ["body", "kind"], "msg": "unknown kind"}]
         )
+    if kind == "ppo" and not ppo_workers:
+        raise _no_ppo_worker()
     inputs = _object_or_empty(body, "inputs")
     params = validate_params(kind, _object_or_empty(body, "params"))
     resolved = _resolve_inputs(session, project_id, kind, inputs)
     _check_rules(session, kind, resolved, inputs)
-    for role in MODEL_ROLES:
-        if role in resolved:
-            check_model_folder(role, resolved[role])
+    # the inputs that are models, the worker loads with `from_pretrained`
+    for role, record in resolved.items():
+        if KINDS[record.kind].is_model:
+            check_model_folder(role, record)
     output_name = body.get("output_name")
     if output_name is None:
         output_name = f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
@@ -168,6 +181,29 @@ def validate_request(session: Session, project_id: str, body: Any) -> RunRequest
     if "outputs_blob" in inputs:
         pinned["outputs_blob"] = inputs["outputs_blob"]
     return RunRequest(kind, pinned, params, output_name)
+
+
+def _no_ppo_worker() -> ValidationFailed:
+    return ValidationFailed(
+        "kind 'ppo' needs a worker of the PPO environment (workers/ppo, the last TRL that ships PPOTrainer) "
+        "consuming the 'ppo' queue, and this registry has none configured: start one and set "
+        "RLHF_REGISTRY_PPO_WORKERS=1, or use kind 'rloo' (REINFORCE leave-one-out with a KL penalty against "
+        "the reference model, on the same inputs and with the same kl_coefficient).",
+        errors=[{"loc": ["body", "kind"], "msg": "no ppo worker configured: set RLHF_REGISTRY_PPO_WORKERS=1"}],
+        extra={"setting": "RLHF_REGISTRY_PPO_WORKERS"},
+    )
+
+
+def check_devices(params: dict[str, Any], most: int) -> None:
+    """`params.devices` (an integer >= 1, checked with the other params) within this deployment's maximum."""
+    devices = params.get("devices", 1)
+    if devices > most:
+        raise ValidationFailed(
+            f"params.devices ({devices}) exceeds this deployment's maximum of {most} (setting "
+            "RLHF_REGISTRY_RUN_MAX_DEVICES)",
+            errors=[{"loc": ["body", "params", "devices"], "msg": f"must be at most {most}"}],
+            extra={"setting": "RLHF_REGISTRY_RUN_MAX_DEVICES"},
+        )
 
 
 def _object_or_empty(body: dict[str, Any], field: str) -> dict[str, Any]:
@@ -206,7 +242,8 @@ def create_run(
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if isinstance(inputs, dict):
         blobs_service.require_readable(session, actor, inputs.get("outputs_blob"), ["body", "inputs", "outputs_blob"])
-    request = validate_request(session, project_id, body)
+    request = validate_request(session, project_id, body, ppo_workers=settings.ppo_workers)
+    check_devices(request.params, settings.run_max_devices)
     run = Run(
         project_id=project_id,
         kind=request.kind,
@@ -243,7 +280,7 @@ def create_run(
         project=project_name,
         payload={"kind": request.kind, "inputs": request.pinned, "params": request.params},
     )
-    uow.after_commit(first_sends.after_commit(dispatcher, run.id))
+    uow.after_commit(first_sends.after_commit(dispatcher, run.id, queue_for(run.kind)))
     return run, True
 
 
@@ -268,11 +305,13 @@ def events_after(session: Session, run_id: str, after: int, limit: int) -> list[
 
 
 def cancel(uow: UnitOfWork, run: Run, actor: str, project_name: str) -> Run:
-    """A queued run is cancelled at once; a running one is asked to stop at its next step."""
+    """A queued run (or an external one) is cancelled at once; a running one is asked to stop at its next
+    step."""
     locked = uow.session.execute(select(Run).where(Run.id == run.id).with_for_update()).scalar_one()
     if locked.status in FINAL:
         raise RunNotCancellable(f"run {run.id} already ended ({locked.status})")
-    if locked.status == "queued":
+    # no worker executes an external run, so none would see a request to stop: it ends now
+    if locked.status == "queued" or locked.kind == "external":
         finish(uow.session, locked, "cancelled", None)
     else:
         locked.cancel_requested = True
@@ -299,6 +338,7 @@ def finish(session: Session, run: Run, status: str, error: dict[str, Any] | None
     run.lease_owner = None
     run.lease_expires_at = None
     run.next_dispatch_at = None
+    run.token_hash = None  # an external run's token dies with it
     add_event(session, run, "status", {"status": status, **({"error": error} if error else {})})
 
 

@@ -4,8 +4,9 @@ config accepts (field, JSON types, choices, default), exported from the installe
 
 Our names map onto each kind's TRL config (`per_device_batch_size` is `per_device_train_batch_size`,
 `kl_coefficient` is `beta` for rloo and grpo); `checkpoint_every` and `max_eval_prompts` are ours (the
-checkpoint series and its evaluations); any other key must be a field of the kind's TRL config, of one
-of its types, and the fields the worker owns (where outputs go, logging, saving, hub pushes) are refused.
+checkpoint series and its evaluations), and so is `devices` (how many processes train the run); any other
+key must be a field of the kind's TRL config, of one of its types, and the fields the worker owns (where
+outputs go, logging, saving, hub pushes) are refused.
 The cross-field rules TRL enforces in its configs' `__post_init__` are repeated here
 (tests/workers/test_trainer_params.py compares both on the installed TRL).
 """
@@ -21,9 +22,10 @@ from app.core.errors import ValidationFailed
 
 PARAMS_FILE = Path(__file__).with_name("trainer_params.json")
 
-KINDS = ("reward_model", "dpo", "rloo", "grpo", "ppo", "score")
+KINDS = ("sft", "reward_model", "dpo", "rloo", "grpo", "ppo", "score")
 # The TRL config class of each kind that trains (module, class).
 TRL_CONFIGS = {
+    "sft": ("trl", "SFTConfig"),
     "reward_model": ("trl", "RewardConfig"),
     "dpo": ("trl", "DPOConfig"),
     "rloo": ("trl", "RLOOConfig"),
@@ -31,13 +33,17 @@ TRL_CONFIGS = {
 }
 COMMON = ("max_steps", "learning_rate", "per_device_batch_size", "max_length", "seed")
 SERIES = ("max_completion_length", "checkpoint_every", "max_eval_prompts")  # policy checkpoints and their evaluations
-ONLINE = (*COMMON, *SERIES, "kl_coefficient", "num_generations")
+# how many processes train the run, one a device (workers/launch.py); its maximum is a setting
+DEVICES = ("devices",)
+ONLINE = (*COMMON, *SERIES, *DEVICES, "kl_coefficient", "num_generations")
 OUR_PARAMS: dict[str, tuple[str, ...]] = {
-    "reward_model": COMMON,
-    "dpo": (*COMMON, *SERIES, "beta"),
+    "sft": COMMON,
+    "reward_model": (*COMMON, *DEVICES),
+    "dpo": (*COMMON, *SERIES, *DEVICES, "beta"),
     "rloo": ONLINE,
     "grpo": ONLINE,
-    "ppo": ONLINE,
+    # TRL's PPOConfig is not exported (the API's TRL no longer ships it): a ppo run takes our names only
+    "ppo": (*COMMON, *SERIES, "kl_coefficient"),
     "score": ("per_device_batch_size", "max_length", "seed"),
 }
 # Our names that TRL spells otherwise. Any other key of ours goes to the TRL config under its own name where
@@ -63,6 +69,7 @@ POSITIVE_INTS = (
     "max_completion_length",
     "checkpoint_every",
     "max_eval_prompts",
+    "devices",
 )
 NON_NEGATIVE = ("beta", "kl_coefficient")
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
@@ -86,12 +93,13 @@ def refuse(detail: str, key: str | None = None, msg: str | None = None) -> Valid
     return ValidationFailed(detail, errors=[{"loc": loc, "msg": msg or detail}])
 
 
-def ppo_refusal(trl_version: str | None, ppo_shipped: bool) -> ValidationFailed:
-    """Why kind `ppo` cannot run, naming rloo, which trains on the same inputs."""
-    if trl_version is not None and ppo_shipped:
-        why = f"this worker has no PPO adapter for TRL {trl_version}"
-    else:
-        why = f"the installed TRL ({trl_version or 'not installed'}) does not ship PPOTrainer, which left TRL in 1.13"
+def ppo_refusal(trl_version: str | None) -> ValidationFailed:
+    """Why kind `ppo` cannot run on a worker whose TRL lacks PPOTrainer, naming the PPO environment's workers
+    and rloo, which trains on the same inputs."""
+    why = (
+        f"the installed TRL ({trl_version or 'not installed'}) does not ship PPOTrainer, which left TRL in 1.13; "
+        "ppo runs train on workers of the PPO environment (workers/ppo), which consume the 'ppo' queue"
+    )
     return refuse(
         f"kind 'ppo' cannot run: {why}. Use kind 'rloo' (REINFORCE leave-one-out with a KL penalty against the "
         "reference model, on the same inputs and with the same kl_coefficient).",
@@ -101,14 +109,11 @@ def ppo_refusal(trl_version: str | None, ppo_shipped: bool) -> ValidationFailed:
 
 def validate_params(kind: str, params: Any) -> dict[str, Any]:
     """Refuse (`validation_failed`) a key the kind does not understand, a value of the wrong type or range,
-    a combination TRL's config refuses, or `ppo`; return a copy of `params`."""
+    a combination TRL's config refuses; return a copy of `params`."""
     if kind not in KINDS:
         raise ValidationFailed(
             f"unknown run kind {kind!r}; one of {list(KINDS)}", errors=[{"loc": ["body", "kind"], "msg": "unknown"}]
         )
-    if kind == "ppo":
-        data = exported()
-        raise ppo_refusal(data["trl_version"], data["ppo_trainer"])
     if not isinstance(params, dict):
         raise refuse("params must be an object", msg="not an object")
     fields = trl_fields(kind)
@@ -207,7 +212,7 @@ def _check_combinations(kind: str, params: dict[str, Any], fields: dict[str, dic
 
 def _check_generation_batch(get: Any) -> None:
     """RLOOConfig and GRPOConfig: each generation batch holds whole groups of `num_generations` completions
-    (one process: TRL's world size is 1 on a worker)."""
+    (checked for one process: `devices` processes multiply the batch, which keeps the groups whole)."""
     if get("auto_find_batch_size"):
         raise refuse("params.auto_find_batch_size cannot keep whole generation groups", "auto_find_batch_size")
     batch, accumulation = get("per_device_train_batch_size"), get("gradient_accumulation_steps")

@@ -14,6 +14,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.kinds.registry import display_order, label_of
+
 NODE_W = 210
 NODE_H = 62
 WAYPOINT_W = 16
@@ -23,10 +25,7 @@ MARGIN = 16
 SWEEPS = 6
 NAME_CHARS = 28
 
-KIND_ORDER = (
-    "policy", "criteria", "prompt_set", "annotation_batch", "waiver", "preference_dataset", "base_model",
-    "reward_checkpoint", "policy_checkpoint", "evaluation", "deployment", "handoff_package",
-)  # fmt: skip
+KIND_ORDER = display_order()
 
 
 @dataclass
@@ -60,7 +59,7 @@ class Drawing:
 
 
 def kind_label(kind: str) -> str:
-    return kind.replace("_", " ")
+    return label_of(kind)
 
 
 def _layers(ids: list[str], parents: dict[str, list[str]]) -> dict[str, int]:

@@ -1,6 +1,8 @@
-"""Read-only pages for people, under /web: sign in with an API token, projects, records, lineage, runs
-and handoff packages. Same principals and roles as the REST API (a project without a role is 404); the
-routes stay out of the OpenAPI schema, and each one only authorises, calls `app.web.views` and renders."""
+"""Read-only pages for people, under /web: sign in with an API token, projects, series histories,
+records, batch items, lineage, runs and their comparison, and handoff packages. Same principals and
+roles as the REST API (a project without a role is 404); the routes stay out of the OpenAPI schema, and
+each one only authorises, calls a view module (`app.web.views`, `series`, `batch_items`, `runs`) and
+renders."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from app.core.errors import NotFound, Unauthenticated
 from app.packages.routes import archive_download
 from app.records.schemas import to_read
 from app.state import AppState
-from app.web import handoff, views
+from app.web import batch_items, handoff, runs, series, views
 from app.web.responses import WebRoute, page
 from app.web.session import (
     COOKIE,
@@ -141,6 +143,28 @@ def project(project: str, request: Request, uow: UowDep, actor: WebActorDep) -> 
     return page(request, "web/project.html", actor=actor, **views.project_overview(uow.session, access.project))
 
 
+@router.get("/web/projects/{project}/series/{kind}/{name}")
+def series_history(
+    project: str, kind: str, name: str, request: Request, uow: UowDep, actor: WebActorDep
+) -> HTMLResponse:
+    access = access_service.project_access(uow.session, actor, project, views.VIEW)
+    context = series.history_page(uow.session, access.project, kind, name)
+    return page(request, "web/series.html", actor=actor, **context)
+
+
+@router.get("/web/projects/{project}/runs/compare")
+def compare_runs(
+    project: str,
+    request: Request,
+    uow: UowDep,
+    actor: WebActorDep,
+    run: Annotated[list[str], Query(max_length=runs.MAX_COMPARED * 2)] = [],  # noqa: B006 (FastAPI copies it)
+) -> HTMLResponse:
+    access = access_service.project_access(uow.session, actor, project, views.VIEW)
+    context = runs.compare_page(uow.session, access.project, run)
+    return page(request, "web/compare.html", actor=actor, **context)
+
+
 @router.get("/web/records/{record_id}")
 def record(record_id: str, request: Request, uow: UowDep, actor: WebActorDep) -> HTMLResponse:
     found, project_name = views.visible_record(uow.session, actor, record_id)
@@ -152,6 +176,24 @@ def record_json(record_id: str, uow: UowDep, actor: WebActorDep) -> JSONResponse
     """The envelope exactly as GET /v1/records/{id} returns it, for a reader who wants the raw document."""
     found, project_name = views.visible_record(uow.session, actor, record_id)
     return JSONResponse(to_read(found, project_name).model_dump(mode="json"))
+
+
+@router.get("/web/records/{record_id}/items")
+def batch(
+    record_id: str,
+    request: Request,
+    uow: UowDep,
+    actor: WebActorDep,
+    state: StateDep,
+    annotator: Annotated[str, Query(max_length=200)] = "",
+    disagreement: batch_items.Disagreement = "",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+) -> HTMLResponse:
+    found, project_name = views.visible_record(uow.session, actor, record_id)
+    context = batch_items.batch_page(
+        uow.session, state.blobs, found, annotator=annotator, disagreement=disagreement, page=page_number
+    )
+    return page(request, "web/batch.html", actor=actor, project=project_name, **context)
 
 
 @router.get("/web/records/{record_id}/lineage")
@@ -199,19 +241,19 @@ def package_download(record_id: str, uow: UowDep, actor: WebActorDep, state: Sta
 
 @router.get("/web/runs/{run_id}")
 def run(run_id: str, request: Request, uow: UowDep, actor: WebActorDep) -> HTMLResponse:
-    found, project_name = views.visible_run(uow.session, actor, run_id)
-    return page(request, "web/run.html", actor=actor, **views.run_page(uow.session, found, project_name))
+    found, project_name = runs.visible_run(uow.session, actor, run_id)
+    return page(request, "web/run.html", actor=actor, **runs.run_page(uow.session, found, project_name))
 
 
 @router.get("/web/runs/{run_id}/live.json")
 def run_live(run_id: str, uow: UowDep, actor: WebActorDep, seen: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
     """What run.js polls while a run is queued or running: its status and, when something happened
     since event `seen`, the live part of the page rendered again."""
-    found, project_name = views.visible_run(uow.session, actor, run_id)
-    body: dict[str, object] = {"status": found.status, "live": found.status in views.LIVE_STATUSES}
+    found, project_name = runs.visible_run(uow.session, actor, run_id)
+    body: dict[str, object] = {"status": found.status, "live": found.status in runs.LIVE_STATUSES}
     body["seq"] = found.last_seq
     if found.last_seq != seen:
-        body["html"] = render("web/_run_live.html", **views.run_page(uow.session, found, project_name))
+        body["html"] = render("web/_run_live.html", **runs.run_page(uow.session, found, project_name))
     return JSONResponse(body)
 
 

@@ -16,11 +16,9 @@ from app.lineage import service as lineage_service
 from app.lineage.repository import Direction
 from app.records import service as records_service
 from app.records.models import Record
-from app.runs import service as runs_service
-from app.runs.models import Run
-from app.web import repository
+from app.web import repository, series
 from app.web.lineage_layout import KIND_ORDER, Drawing, kind_label, layout
-from app.web.sparkline import Sparkline, chosen_metrics, series, sparkline
+from app.web.runs import run_label
 from app.web.templating import pretty_json
 
 VIEW = frozenset({"viewer"})
@@ -29,10 +27,6 @@ JSON_TEXT_LIMIT = 200_000
 FIGURE_ROWS = 80
 FIGURE_DEPTH = 3
 MAX_DRAWN_NODES = 300
-MAX_RUN_EVENTS = 20_000
-METRIC_ROWS = 100
-LOG_ROWS = 30
-LIVE_STATUSES = frozenset({"queued", "running"})
 
 
 def home(session: Session, actor: Identity) -> list[dict[str, Any]]:
@@ -74,11 +68,22 @@ def project_overview(session: Session, project: Project) -> dict[str, Any]:
         for kind in sorted(groups, key=lambda k: (_kind_rank(k), k))
     ]
     runs = list(session.scalars(repository.recent_runs(project.id, RECENT_RUNS)))
+    ordinals = {row.id: int(row.ordinal) for row in session.execute(repository.run_ordinals(project.id))}
+    produced = [rid for run in runs for rid in run.outputs]
+    named = {row.id: row for row in session.execute(repository.record_names(produced))} if produced else {}
+    run_rows = [
+        {
+            "run": run,
+            "label": run_label(run, int(ordinals[run.id])),
+            "outputs": [named[rid] for rid in run.outputs if rid in named],
+        }
+        for run in runs
+    ]
     entries = [e for group in groups.values() for e in group]
     return {
         "project": {"name": project.name, "description": project.description},
         "kinds": kinds,
-        "runs": runs,
+        "runs": run_rows,
         "counts": {
             "series": len(entries),
             "stale": sum(e["stale"] for e in entries),
@@ -146,6 +151,8 @@ def record_page(session: Session, record: Record, project_name: str) -> dict[str
     derived_text, derived_cut = json_text(record.derived)
     events = [decisions_service.event_to_dict(e) for e in decisions_service.events_of(session, record.id)]
     run_id = record.spec.get("run_id")
+    run = session.execute(repository.run_by_id(run_id)).scalar() if isinstance(run_id, str) else None
+    around = series.neighbours(session, record)
     return {
         "record": record,
         "project": project_name,
@@ -162,7 +169,14 @@ def record_page(session: Session, record: Record, project_name: str) -> dict[str
         "figures": figures(record.derived),
         "qc": record.derived.get("qc") if record.kind == "annotation_batch" else None,
         "events": events,
-        "run_id": run_id if isinstance(run_id, str) else None,
+        "run": (
+            {"id": run.id, "label": run_label(run, int(session.execute(repository.run_ordinal(run)).scalar_one()))}
+            if run is not None and run.project_id == record.project_id
+            else None
+        ),
+        "previous": around["previous"],
+        "next": around["next"],
+        "criteria_diff": series.criteria_diff(around["previous_record"], record),
     }
 
 
@@ -184,53 +198,4 @@ def lineage_page(session: Session, record: Record, project_name: str, direction:
         "too_large": drawing is None,
         "max_drawn": MAX_DRAWN_NODES,
         "kind_label": kind_label,
-    }
-
-
-def visible_run(session: Session, actor: Identity, run_id: str) -> tuple[Run, str]:
-    run = session.execute(repository.run_by_id(run_id)).scalar()
-    if run is None or not access_service.can_view_project(session, actor, run.project_id):
-        raise NotFound(f"run {run_id} not found")
-    return run, runs_service.project_name_of(session, run)
-
-
-def _metric_columns(rows: list[dict[str, Any]]) -> list[str]:
-    seen: dict[str, int] = {}
-    for row in rows:
-        for key in row:
-            if key != "step":
-                seen[key] = seen.get(key, 0) + 1
-    preferred = chosen_metrics(set(seen))
-    return preferred + sorted(k for k in seen if k not in preferred)
-
-
-def run_page(session: Session, run: Run, project_name: str) -> dict[str, Any]:
-    events = runs_service.events_after(session, run.id, 0, MAX_RUN_EVENTS)
-    metrics = [{"step": e.data.get("step"), **e.data} for e in events if e.type == "metrics"]
-    columns = _metric_columns(metrics)
-    charts: list[Sparkline] = [
-        chart for metric in chosen_metrics(set(columns)) if (chart := sparkline(metric, series(metrics, metric)))
-    ]
-    outputs: list[dict[str, Any]] = []
-    if run.outputs:
-        graph, _ = lineage_service.load_graph(session, run.outputs, "upstream")
-        names = {run.project_id: project_name}
-        outputs = [lineage_service.node_summary(graph, rid, names) for rid in run.outputs if rid in graph.nodes]
-    inputs = [
-        {"role": role, **value} if isinstance(value, dict) else {"role": role, "digest": value}
-        for role, value in run.inputs.items()
-    ]
-    return {
-        "run": runs_service.run_to_dict(run),
-        "project": project_name,
-        "live": run.status in LIVE_STATUSES,
-        "inputs": inputs,
-        "outputs": outputs,
-        "columns": columns,
-        "metrics": metrics[-METRIC_ROWS:],
-        "metrics_total": len(metrics),
-        "charts": charts,
-        "statuses": [e for e in events if e.type == "status"],
-        "logs": [e for e in events if e.type == "log"][-LOG_ROWS:],
-        "last_seq": run.last_seq,
     }

@@ -184,6 +184,7 @@ CASES = [
                 frozenset({"annotator", "admin"}),
                 lambda c: batch_body(agreeing_items(6)),
             ),
+            ("demonstration-sets", frozenset({"annotator", "trainer", "admin"}), lambda c: demonstration_set_body()),
             (
                 "preference-datasets",
                 frozenset({"annotator", "trainer", "admin"}),
@@ -428,6 +429,8 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
     world.admin.post(f"/v1/projects/{project}/policies", json={"spec": {}})
     record = world.admin.post(f"/v1/projects/{project}/criteria", json=criteria_body("1.0.0")).json()
     world.admin.post(f"/v1/projects/{project}/prompt-sets", json=prompt_set_body())
+    demonstrations = world.admin.post(f"/v1/projects/{project}/demonstration-sets", json=demonstration_set_body())
+    assert demonstrations.status_code == 201, demonstrations.text
     batch = world.admin.post(f"/v1/projects/{project}/annotation-batches", json=batch_body(agreeing_items(6))).json()
     dataset = {"name": "prefs", "batches": [{"id": batch["id"]}], "spec": {}}
     created = world.admin.post(f"/v1/projects/{project}/preference-datasets", json=dataset)
@@ -444,6 +447,7 @@ def ctx(stack: AppState, _clients: TestClient) -> dict[str, str]:
         "batch": batch["id"],
         "prompt-sets": "core-prompts",
         "annotation-batches": batch["name"],
+        "demonstration-sets": "written",
         "preference-datasets": "prefs",
         "waivers": "waive",
         "token": world.principal().get("/v1/tokens").json()["items"][0]["id"],
@@ -535,9 +539,48 @@ def _send(api: Api, case: Case, ctx: dict[str, str]) -> Any:
     return api.request(case.method, case.path(ctx), **kwargs)
 
 
+def demonstration_set_body() -> dict[str, Any]:
+    rows = [{"id": f"d{i}", "prompt_id": f"q{i}", "response": f"A careful answer to q{i}."} for i in range(4)]
+    return {
+        "name": "written",
+        "criteria": {"name": "assistant-quality", "version": "1.0.0"},
+        "prompt_set": {"name": "core-prompts", "version": "1.0.0"},
+        "spec": {"procedure": "Written for the access matrix.", "demonstrations": rows},
+    }
+
+
+# an external run's own routes: only the token the run was created with opens them (tests/api/test_external_runs_api.py)
+RUN_TOKEN_ROUTES = {
+    ("GET", "/v1/projects/{project}/runs/{run_id}/inputs"),
+    ("GET", "/v1/projects/{project}/runs/{run_id}/inputs/blobs/{digest}"),
+    ("POST", "/v1/projects/{project}/runs/{run_id}/blobs"),
+    ("POST", "/v1/projects/{project}/runs/{run_id}/checkpoints"),
+    ("POST", "/v1/projects/{project}/runs/{run_id}/events"),
+    ("POST", "/v1/projects/{project}/runs/{run_id}/finish"),
+}
+
+
+RUN_TOKEN_BODIES: dict[str, Any] = {
+    "checkpoints": {"kind": "policy_checkpoint", "spec": {}},
+    "events": {"type": "log", "data": {"message": "hello"}},
+    "finish": {"status": "succeeded"},
+}
+
+
+@pytest.mark.parametrize("role", [*ROLES, OUTSIDER])
+def test_run_token_routes_refuse_every_member_token(world: World, ctx: dict[str, str], role: str) -> None:
+    api = world.principal() if role == OUTSIDER else world.member(ctx["project"], role)
+    for method, route in sorted(RUN_TOKEN_ROUTES):
+        path = route.format(project=ctx["project"], run_id=ctx["run"], digest="sha256:" + "0" * 64)
+        body = RUN_TOKEN_BODIES.get(route.rsplit("/", 1)[-1])
+        response = api.request(method, path, json=body) if body else api.request(method, path, content=b"x")
+        assert response.status_code == 401, (role, method, route, response.text)
+        assert response.json()["code"] == "unauthenticated"
+
+
 def test_every_route_is_in_the_matrix(world: World) -> None:
     """Every operation of the OpenAPI schema (included routers are not flattened into app.routes)."""
-    covered = {(c.method, c.route) for c in CASES}
+    covered = {(c.method, c.route) for c in CASES} | RUN_TOKEN_ROUTES
     paths = world.client.app.openapi()["paths"]  # type: ignore[attr-defined]
     operations = {(method.upper(), path) for path, item in paths.items() for method in item if path not in PUBLIC}
     assert len(operations) > 20
@@ -603,7 +646,7 @@ def test_member_of_one_project_cannot_see_another(world: World, ctx: dict[str, s
 
 
 def test_blob_becomes_visible_to_viewers_once_a_record_references_it(world: World, ctx: dict[str, str]) -> None:
-    """Covered fully once kinds reference blobs (issue 3+); here: the uploader always sees its blob."""
+    """The uploader always sees its blob; a viewer only once a record cites it (test_blob_citation.py)."""
     uploader = world.member(ctx["project"], "annotator")
     response = uploader.post("/v1/blobs", content=b"mine")
     assert response.status_code in (200, 201)

@@ -1,4 +1,4 @@
-"""Issue 4's acceptance path: the whole chain from criteria to an approved deployment, traced back in
+"""The model chain's acceptance path: the whole chain from criteria to an approved deployment, traced back in
 one call, then a revoked batch flagging the deployment; and every refusal on the way."""
 
 from __future__ import annotations

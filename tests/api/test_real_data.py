@@ -1,4 +1,4 @@
-"""The acceptance path of issue 3 on real human-preference data: PandaLM (3 annotators per pair, high
+"""The annotation path on real human-preference data: PandaLM (3 annotators per pair, high
 agreement) and PRD Vicuna-80 (crowd ratings, low agreement) registered through the API."""
 
 from __future__ import annotations

@@ -110,3 +110,34 @@ def test_the_prebuilt_c_encoder_writes_what_json_dumps_writes() -> None:
         assert digests._dumps(value) == digests._dumps_python(value)
         compared += 1
     assert compared > 1000
+
+
+def test_model_signing_order_compares_path_components() -> None:
+    paths = ["tokenizer.json", "tokenizer/vocab.json", "a-b", "a/b", "a.b/c", "a", "A/z", "é"]
+    assert sorted(paths, key=digests.model_signing_order) == [
+        "A/z", "a", "a/b", "a-b", "a.b/c", "tokenizer/vocab.json", "tokenizer.json", "é",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        (".git", True),
+        (".git/objects/ab", True),
+        (".gitattributes", True),
+        (".github/workflows/ci.yml", True),
+        (".gitignore", True),
+        (".gitmodules", False),
+        ("sub/.gitattributes", False),
+        ("sub/.git/HEAD", False),
+        (".gitattributes.bak", False),
+    ],
+)
+def test_model_signing_ignores_the_top_level_git_paths(path: str, ignored: bool) -> None:
+    assert digests.model_signing_ignores(path) is ignored
+
+
+def test_model_signing_root_digest_of_nothing_is_the_empty_hash() -> None:
+    assert digests.model_signing_root_digest([(".gitignore", "sha256:" + "00" * 32)]) == (
+        "sha256:" + digests.sha256_hex(b"")
+    )

@@ -3,14 +3,27 @@ PostgreSQL session ended) leaves the lock to the next campaign."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from celery.signals import worker_ready, worker_shutdown
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from app.core.db import make_engine
-from app.core.election import AdvisoryLock, Election, FileLock, SoleProcessLock, election_lock
+from app.core.election import (
+    CAMPAIGN_INTERVAL_SECONDS,
+    AdvisoryLock,
+    Election,
+    FileLock,
+    SoleProcessLock,
+    election_lock,
+)
+from app.main import create_app
+from app.state import AppState
+from workers import celery_app
 
 
 @pytest.fixture
@@ -88,3 +101,53 @@ def test_only_the_elected_process_runs_the_loops(tmp_path: Path) -> None:
     finally:
         leader.stop()
         standby.stop()
+
+
+def _until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = threading.Event()
+    timer = threading.Timer(seconds, deadline.set)
+    timer.start()
+    try:
+        while not condition() and not deadline.is_set():
+            deadline.wait(0.05)
+        return condition()
+    finally:
+        timer.cancel()
+
+
+def _running(election: Election | None) -> set[str]:
+    """The names of the duty threads `election`'s process runs now."""
+    if election is None:
+        return set()
+    return {loop.name for loop in election.loops if isinstance(loop, threading.Thread) and loop.is_alive()}
+
+
+DUTIES = {"run-lease-reaper", "run-outbox", "audit-sequencer", "blob-sweeper"}
+
+
+def test_an_api_process_and_a_worker_share_one_election(fresh_stack: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker and an API process on one database: the first to campaign runs every duty, the other
+    none, until the first goes; then the other takes them over."""
+    worker_state = AppState.build(fresh_stack.settings)  # the worker's own engine: another session
+    monkeypatch.setattr(celery_app, "state", lambda: worker_state)
+    monkeypatch.setattr(celery_app, "_election", None)
+    worker_ready.send(sender=None)  # what a Celery worker sends once it is up
+    worker = celery_app._election
+    try:
+        assert worker is not None and worker.leading
+        assert _running(worker) == DUTIES
+        with TestClient(create_app(state=fresh_stack)) as client:
+            api: Election = client.app.state.election  # type: ignore[attr-defined]
+            assert not api.leading and _running(api) == set()
+            assert client.get("/readyz").json()["process"]["background"] == "standby"
+            assert _running(worker) == DUTIES  # the worker still runs them, alone
+
+            worker_shutdown.send(sender=None)
+            assert not worker.leading and _running(worker) == set()
+            assert _until(lambda: api.leading, 5 * CAMPAIGN_INTERVAL_SECONDS)
+            assert _running(api) == DUTIES
+            assert client.get("/readyz").json()["process"]["background"] == "leader"
+    finally:
+        if worker is not None:
+            worker.stop()
+        worker_state.sessions.engine.dispose()

@@ -138,3 +138,45 @@ def test_flat_columns_of_unequal_length_are_refused() -> None:
 def test_missing_field_is_refused() -> None:
     with pytest.raises(ImportFormatError):
         from_argilla(_nested(), question="ranking", prompt_field="prompt")
+
+
+def _for_ranking_record(rid: str, rankings: list[tuple[Any, str]], flat: bool) -> dict[str, Any]:
+    """A record of a dataset made with `rg.Settings.for_ranking()`: fields instruction, response1 and
+    response2, and the RankingQuestion `ranking` over response1 and response2."""
+    fields = {"instruction": f"Question {rid}?", "response1": f"first answer {rid}", "response2": f"second {rid}"}
+    if not flat:
+        responses = [{"value": value, "user_id": user} for value, user in rankings]
+        return {"id": rid, "fields": fields, "metadata": {}, "responses": {"ranking": responses}, "suggestions": {}}
+    return {
+        "id": rid,
+        "status": "completed",
+        **fields,
+        "ranking.responses": [value for value, _ in rankings],
+        "ranking.responses.users": [user for _, user in rankings],
+        "ranking.responses.status": ["submitted"] * len(rankings),
+    }
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "nested"])
+def test_for_ranking_layout_is_read_without_naming_the_question(flat: bool) -> None:
+    by_rank = [{"value": "response2", "rank": 1}, {"value": "response1", "rank": 2}]
+    records = [
+        _for_ranking_record("r1", [(["response1", "response2"], "u1"), (by_rank, "u2")], flat),
+        _for_ranking_record("r2", [(["response2", "response1"], "u1")], flat),
+    ]
+    result = from_argilla(records)
+    assert_valid(result)
+    choices = {(i["pair_id"], i["annotator"]): i["choice"] for i in result.items}
+    assert choices == {("r1", "u1"): "a", ("r1", "u2"): "b", ("r2", "u1"): "b"}
+    assert {p["text"] for p in result.prompts} == {"Question r1?", "Question r2?"}
+    assert result.items[0]["response_a"] == "first answer r1"
+
+
+def test_a_preference_question_wins_over_ranking_and_an_unknown_one_is_named() -> None:
+    both = _nested()[0] | {"responses": {"preference": [{"value": "A", "user_id": "u1"}], "ranking": []}}
+    assert [i["choice"] for i in from_argilla([both]).items] == ["a"]
+    other = _for_ranking_record("r1", [(["response1", "response2"], "u1")], flat=True)
+    renamed = {key.replace("ranking.", "order."): value for key, value in other.items()}
+    with pytest.raises(ImportFormatError, match="order"):
+        from_argilla([renamed])
+    assert [i["choice"] for i in from_argilla([renamed], question="order").items] == ["a"]

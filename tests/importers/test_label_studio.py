@@ -166,3 +166,18 @@ def test_chat_prompt_counts_user_turns() -> None:
     assert result.prompts[0]["turns"] == 2
     assert json.loads(result.prompts[0]["text"])[2]["content"] == "Tell me a joke"
     assert result.items[0]["started_at"] is None
+
+
+def test_an_export_of_one_task_object_reads_like_a_list_of_one() -> None:
+    task = _load("label_studio_pairwise.json")[0]
+    single = from_label_studio(task, model_a_field="model1", model_b_field="model2")
+    listed = from_label_studio([task], model_a_field="model1", model_b_field="model2")
+    assert_valid(single)
+    assert single.items and single == listed
+    assert {i["pair_id"] for i in single.items} == {f"ls-{task['id']}"}
+
+
+@pytest.mark.parametrize("export", ["not tasks", [["a list"]], 3])
+def test_an_export_that_is_neither_tasks_nor_a_task_is_refused(export: Any) -> None:
+    with pytest.raises(ImportFormatError):
+        from_label_studio(export)

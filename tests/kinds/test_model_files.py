@@ -1,13 +1,15 @@
-"""Model folder files: path rules, and a duplicate-path check whose work grows linearly with the folder."""
+"""Model folder files: path rules, a duplicate-path check whose work grows linearly with the folder, and
+the root digest in OpenSSF model signing's order (checked against the library in test_model_signing_compat)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from app.kinds.model_files import ModelFile, check_unique_paths
+from app.kinds.model_files import HASHING, ModelFile, check_unique_paths, folder_figures, legacy_root_digest
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -72,3 +74,30 @@ def test_unsafe_paths_are_refused_by_name(path: str) -> None:
 @pytest.mark.parametrize("path", ["model.safetensors", "tokenizer/vocab.json", "a~b/c:d", "sub/~x", ".hidden"])
 def test_ordinary_paths_pass(path: str) -> None:
     assert ModelFile(path=path, digest=DIGEST, size=1).path == path
+
+
+def _entry(path: str, data: bytes) -> dict[str, Any]:
+    return {"path": path, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def test_root_digest_orders_by_path_components_and_leaves_top_level_git_files_out() -> None:
+    files = [
+        _entry("tokenizer.json", b"t"),
+        _entry(".gitattributes", b"g"),
+        _entry("tokenizer/vocab.json", b"v"),
+        _entry("sub/.gitignore", b"s"),
+        _entry(".git/HEAD", b"h"),
+    ]
+    # by components: sub/.gitignore, tokenizer/vocab.json (its `tokenizer` is a prefix of `tokenizer.json`)
+    expected = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for d in (b"s", b"v", b"t"))).hexdigest()
+    figures = folder_figures({"files": files})
+    assert figures["root_digest"] == "sha256:" + expected
+    assert figures["root_digest_ignores"] == [".git/HEAD", ".gitattributes"]
+    assert figures["hashing"] == HASHING and figures["file_count"] == 5
+
+
+def test_folders_without_ignored_files_list_none_and_keep_their_earlier_digest() -> None:
+    files = [_entry("config.json", b"c"), _entry("model.safetensors", b"m")]
+    figures = folder_figures({"files": files})
+    assert "root_digest_ignores" not in figures
+    assert figures["root_digest"] == legacy_root_digest(files)

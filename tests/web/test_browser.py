@@ -1,6 +1,7 @@
 """The pages in a real browser (Debian's headless Chromium driven by Playwright) against a real HTTP
 server: sign in with a token, open a deployment, follow its lineage to the criteria, download its
-handoff package, and watch a run page refresh. Screenshots land in test-artifacts/screenshots/.
+handoff package, watch a run page refresh, walk a series' versions and a criteria diff, filter a
+batch's items, and compare two runs. Screenshots land in test-artifacts/screenshots/.
 
 Chromium missing: skipped, or failed when CI is set (tests.support.services.missing_service)."""
 
@@ -17,7 +18,17 @@ import pytest
 from app.core.settings import Settings
 from tests.support.live_app import Live, served
 from tests.support.services import missing_service
-from tests.web.support import approved_chain, build_package, log_metrics, queued_run, start_run
+from tests.web.support import (
+    approved_chain,
+    batch_project,
+    build_package,
+    criteria_project,
+    log_metrics,
+    policy_run,
+    queued_run,
+    register_checkpoint,
+    start_run,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -39,7 +50,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        missing_service(f"Debian's chromium is not installed at {CHROMIUM} (make browser installs it)")
+        missing_service(f"Debian's chromium is not installed at {CHROMIUM} (make system-packages installs it)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -56,6 +67,12 @@ def chromium() -> Iterator[Any]:
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def shot_of(locator: Any, name: str) -> None:
+    """One part of a long page, at full resolution."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def test_sign_in_open_deployment_follow_lineage_and_download_package(live: Live, chromium: Any, tmp_path: Path) -> None:
@@ -138,8 +155,121 @@ def test_run_page_refreshes_in_the_browser(live: Live, chromium: Any) -> None:
         log_metrics(live.state, run_id, rows)
         # no reload: run.js polls and swaps the live section in
         page.wait_for_selector("#run-live .badge.run-running")
-        page.wait_for_selector("#run-live figure.spark polyline")
+        page.wait_for_selector("#run-live figure.chart path")
         assert page.locator("#run-live table.metrics tbody tr").count() == len(rows)
         shot(page, "07-run")
+    finally:
+        context.close()
+
+
+def signed_in_page(live: Live, chromium: Any, token: str, next_path: str) -> tuple[Any, Any, list[str]]:
+    context = chromium.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "response",
+        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
+    )
+    page.goto(f"{live.url}/web/sign-in?next={next_path}")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+    return context, page, errors
+
+
+def test_versions_and_the_criteria_diff(live: Live, chromium: Any) -> None:
+    project, viewer, criteria = criteria_project(live.world)
+    context, page, errors = signed_in_page(live, chromium, viewer.token, f"/web/records/{criteria[2]['id']}")
+    try:
+        assert page.get_by_test_id("change-level").inner_text() == "major"
+        assert page.get_by_test_id("criteria-diff").locator("tbody tr").count() == 2
+        shot(page, "08-criteria-diff")
+        shot_of(page.locator("#criteria-diff"), "08a-criteria-diff-table")
+        page.click("a[rel=prev]")
+        page.wait_for_url(f"**/web/records/{criteria[1]['id']}")
+        assert page.get_by_test_id("change-level").inner_text() == "minor"
+        page.click("text=all versions of assistant-quality")
+        page.wait_for_url(f"**/web/projects/{project}/series/criteria/assistant-quality")
+        assert page.get_by_test_id("versions").locator("tbody tr").count() == 3
+        assert page.locator("table.history th[scope=col]").count() >= 5
+        shot(page, "09-series-history")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_batch_items_filtered_by_annotator_and_disagreement(live: Live, chromium: Any) -> None:
+    viewer, batch, _ = batch_project(live.world)
+    context, page, errors = signed_in_page(live, chromium, viewer.token, f"/web/records/{batch['id']}")
+    try:
+        page.click("text=Items and annotators")
+        page.wait_for_url(f"**/web/records/{batch['id']}/items")
+        assert page.get_by_test_id("annotators").locator("tbody tr").count() == 4
+        assert page.get_by_test_id("items").locator("tbody tr").count() == 50
+        shot(page, "10-batch-items")
+        shot_of(page.locator("#annotators"), "10a-batch-annotators")
+        page.select_option("#annotator", "ann-4")
+        page.select_option("#disagreement", "against")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url("**disagreement=against**")
+        rows = page.get_by_test_id("items").locator("tbody tr")
+        assert rows.count() >= 1
+        assert set(rows.locator("td:nth-child(3)").all_inner_texts()) == {"ann-4"}
+        rows.first.locator("summary").click()
+        assert rows.first.locator("details p").first.is_visible()
+        shot(page, "11-batch-items-filtered")
+        shot_of(page.locator("#items"), "11a-batch-items-filtered-table")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_run_charts_and_comparing_two_runs(live: Live, chromium: Any, tmp_path: Path) -> None:
+    chain, _ = approved_chain(live.world)
+    runs = [policy_run(chain, "policy-web"), policy_run(chain, "policy-web")]
+    for n, run_id in enumerate(runs, start=1):
+        start_run(live.state, run_id)
+        rows = [
+            {
+                "step": s,
+                "loss": 0.9 / (s * n) ** 0.5,
+                "objective/rlhf_reward": 0.1 * s * n,
+                "objective/kl": 0.02 * s * n,
+                "learning_rate": 1e-5,
+                "objective/entropy": 3.0 - s / 100,
+            }
+            for s in range(1, 61)
+        ]
+        log_metrics(live.state, run_id, rows)
+        for step in (20, 40, 60):
+            metrics = {"step": step, "mean_reward": 0.01 * step * n, "kl_to_reference": 0.001 * step * n}
+            metrics["adversarial_mean_reward"] = metrics["mean_reward"] - 0.2
+            metrics["length_reward_correlation"] = 0.05 * n + step / 400
+            register_checkpoint(live.state, chain, run_id, step, metrics, tmp_path / f"{run_id}-{step}")
+    viewer = live.world.member(chain.project, "viewer")
+    context, page, errors = signed_in_page(live, chromium, viewer.token, f"/web/runs/{runs[0]}")
+    try:
+        assert page.locator("h1").inner_text() == "policy-web · run 1"
+        assert page.get_by_test_id("chart").count() >= 6
+        assert page.locator("#chart-checkpoint-mean-reward circle").count() == 6  # two figures, three steps
+        assert not page.get_by_test_id("metrics-all").is_visible()
+        page.click("details.more-metrics summary")
+        assert page.get_by_test_id("metrics-all").is_visible()
+        shot(page, "12-run-charts")
+        shot_of(page.locator("#run-live .charts"), "12a-run-charts-only")
+        shot_of(page.locator("#metrics h3").first, "12b-run-checkpoints-heading")
+        shot_of(page.get_by_test_id("checkpoints"), "12c-run-checkpoints")
+        page.goto(f"{live.url}/web/projects/{chain.project}#runs")
+        for run_id in runs:
+            page.check(f"#compare-{run_id}")
+        page.click("text=Compare selected runs")
+        page.wait_for_url("**/runs/compare?run=*")
+        assert page.get_by_test_id("compared-runs").locator("tbody tr").count() == 2
+        assert page.locator("#chart-loss g.series").count() == 2
+        shot(page, "13-run-compare")
+        shot_of(page.locator("#charts"), "13a-run-compare-charts")
+        assert not errors, errors
     finally:
         context.close()

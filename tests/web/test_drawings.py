@@ -1,4 +1,4 @@
-"""The server-side drawings: the layered lineage layout and the metric sparklines (pure functions)."""
+"""The server-side drawings: the layered lineage layout and the run charts (pure functions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from app.web.lineage_layout import NODE_H, NODE_W, layout
-from app.web.sparkline import MAX_POINTS, chosen_metrics, series, sparkline
+from app.web.run_charts import MAX_POINTS, RunSource, charts, chosen_metrics, log_series, nice_ticks
 
 
 def node(nid: str, kind: str, **flags: Any) -> dict[str, Any]:
@@ -121,23 +121,69 @@ def test_a_single_record_and_long_names() -> None:
     assert drawing.nodes[0].label.endswith("…") and len(drawing.nodes[0].label) <= 28
 
 
-def test_sparkline_picks_loss_and_a_reward_series() -> None:
-    keys = {"loss", "grad_norm", "rewards/accuracies", "learning_rate"}
-    assert chosen_metrics(keys) == ["loss", "rewards/accuracies"]
-    assert chosen_metrics({"objective/rlhf_reward", "train_loss"}) == ["train_loss", "objective/rlhf_reward"]
+def test_charts_pick_loss_reward_and_kl_whatever_the_trainer_called_them() -> None:
+    keys = {"loss", "grad_norm", "rewards/margins", "learning_rate"}
+    assert chosen_metrics(keys) == ["loss", "rewards/margins"]
+    assert chosen_metrics(keys | {"rewards/accuracies"}) == ["loss", "rewards/margins", "rewards/accuracies"]
+    assert chosen_metrics({"objective/rlhf_reward", "train_loss", "objective/kl"}) == [
+        "train_loss",
+        "objective/rlhf_reward",
+        "objective/kl",
+    ]
+    assert chosen_metrics({"loss/policy_avg", "reward", "reward_std", "kl"}) == ["loss/policy_avg", "reward", "kl"]
     assert chosen_metrics({"samples_per_second"}) == []
 
 
-def test_sparkline_scales_points_into_the_box_and_thins_long_series() -> None:
-    rows = [{"step": s, "loss": 1.0 / s} for s in range(1, 1001)] + [{"step": 1001, "loss": float("nan")}]
-    points = series(rows, "loss")
-    assert len(points) == 1000
-    chart = sparkline("loss", points)
-    assert chart is not None and chart.last_step == 1000 and chart.high == 1.0
-    coords = [tuple(map(float, p.split(","))) for p in chart.points.split()]
+def test_ticks_are_round_and_cover_the_range() -> None:
+    assert nice_ticks(50, 150) == [50, 100, 150]
+    ticks = nice_ticks(0.013, 0.87)
+    assert ticks[0] <= 0.013 and ticks[-1] >= 0.87 and len(ticks) >= 3
+    assert nice_ticks(-1, 1) == [-1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+def _coords(path: str) -> list[tuple[float, float]]:
+    parts = path.replace("M ", "").split(" L ")
+    return [(float(p.split()[0]), float(p.split()[1])) for p in parts]
+
+
+def test_every_chart_shares_one_step_axis_and_stays_in_its_box() -> None:
+    log = [{"step": s, "loss": 1.0 / s, "kl": s / 100, "reward": s / 10} for s in range(1, 1001)]
+    log.append({"step": 1001, "loss": float("nan")})
+    assert len(log_series(log, "loss")) == 1000
+    checkpoints = [(250, {"mean_reward": 0.3, "kl_to_reference": 0.01}), (1000, {"mean_reward": 0.5, "step": 1000})]
+    drawn = charts([RunSource("policy · run 1", log, checkpoints)])
+    assert [c.title for c in drawn] == [
+        "Training loss",
+        "Training reward",
+        "Training KL",
+        "Checkpoint reward (reward model score)",
+        "Checkpoint KL to reference (nats per token)",
+    ]
+    assert len({tuple(c.x_ticks) for c in drawn}) == 1  # the same step axis everywhere
+    loss = drawn[0].lines[0]
+    coords = _coords(loss.path)
     assert len(coords) <= MAX_POINTS + 1
-    assert all(0 <= x <= chart.width and 0 <= y <= chart.height for x, y in coords)
+    chart = drawn[0]
+    assert all(chart.left <= x <= chart.right and chart.top <= y <= chart.bottom for x, y in coords)
     assert coords[0][1] < coords[-1][1]  # the loss falls: the line ends lower on the chart (larger y)
-    flat = sparkline("reward", [(1, 0.5)])
-    assert flat is not None and flat.points == f"{flat.width / 2:.1f},{flat.height / 2:.1f}"
-    assert sparkline("loss", []) is None
+    marks = drawn[3].lines[0].marks
+    assert [tip for _, _, tip in marks] == ["mean_reward: 0.3 at step 250", "mean_reward: 0.5 at step 1000"]
+    # step 250 sits where the shared axis puts it
+    (x0, t0), (x1, t1) = [(x, float(label)) for x, label in (chart.x_ticks[0], chart.x_ticks[-1])]
+    assert abs(marks[0][0] - (x0 + (250 - t0) / (t1 - t0) * (x1 - x0))) < 0.1
+
+
+def test_compared_runs_keep_their_colour_and_a_flat_or_single_point_is_drawn_mid_box() -> None:
+    a = RunSource("policy · run 1", [{"step": s, "loss": 0.5} for s in (1, 2, 3)])
+    b = RunSource("policy · run 2", [{"step": 10, "loss": 0.7}], [(10, {"win_rate": 0.6})])
+    drawn = charts([a, b])
+    loss, win = drawn
+    assert [(line.label, line.colour) for line in loss.lines] == [
+        ("policy · run 1 · loss", 0),
+        ("policy · run 2 · loss", 1),
+    ]
+    assert [(line.label, line.colour) for line in win.lines] == [("policy · run 2 · win_rate", 1)]
+    assert loss.x_ticks == win.x_ticks and loss.x_ticks[0][1] == "0" and loss.x_ticks[-1][1] == "10"
+    ((_, y),) = _coords(win.lines[0].path)
+    assert win.top < y < win.bottom
+    assert charts([RunSource("empty", [])]) == []

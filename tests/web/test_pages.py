@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -14,10 +15,14 @@ from tests.packages.chain import PackageChain
 from tests.web.support import (
     Site,
     approved_chain,
+    batch_project,
     browser,
+    criteria_project,
     end_run,
     log_metrics,
+    policy_run,
     queued_run,
+    register_checkpoint,
     sign_in,
     start_run,
 )
@@ -147,7 +152,7 @@ def test_run_page_refreshes_while_the_run_is_live(site: Site) -> None:
     log_metrics(state, run_id, [{"step": s, "loss": 1.0 / s, "rewards/accuracies": 0.5 + s / 10} for s in (1, 2, 3)])
     live = client.get(f"/web/runs/{run_id}/live.json", params={"seen": first["seq"]}).json()
     assert live["status"] == "running" and live["seq"] > first["seq"]
-    assert "rewards/accuracies" in live["html"] and "<polyline" in live["html"] and "run-running" in live["html"]
+    assert "rewards/accuracies" in live["html"] and 'id="chart-loss"' in live["html"] and "run-running" in live["html"]
 
     end_run(state, run_id)
     done = client.get(f"/web/runs/{run_id}/live.json", params={"seen": live["seq"]}).json()
@@ -229,3 +234,132 @@ def test_an_empty_project_and_a_principal_without_projects(site: Site) -> None:
     client = browser(site.world)
     sign_in(client, loner.token)
     assert "holds no role in any project" in client.get("/web/").text
+
+
+def test_project_lists_runs_by_name_and_number_and_links_series_histories(site: Site) -> None:
+    html = signed_in(site).get(f"/web/projects/{site.project}").text
+    assert f'<a href="/web/runs/{site.run_id}">rm-web · run 1</a>' in html
+    assert f"{site.run_id[:8]}…" not in html
+    policy = site.chain.series[-1]
+    assert f'href="/web/projects/{site.project}/series/policy_checkpoint/{policy["name"]}"' in html
+    assert f'action="/web/projects/{site.project}/runs/compare"' in html
+
+
+def test_series_history_lists_every_version_and_a_record_links_its_neighbours(site: Site) -> None:
+    client = signed_in(site)
+    first, middle, last = site.chain.series
+    page = client.get(f"/web/projects/{site.project}/series/policy_checkpoint/{middle['name']}")
+    assert page.status_code == 200
+    table = page.text[page.text.index('data-testid="versions"') :]
+    order = [table.index(f'href="/web/records/{r["id"]}"') for r in (last, middle, first)]
+    assert order == sorted(order)  # newest first
+    assert ">150<" in table and ">50<" in table  # the step of each checkpoint
+    html = client.get(f"/web/records/{middle['id']}").text
+    nav = html[html.index('data-testid="version-nav"') : html.index("</nav>", html.index('data-testid="version-nav"'))]
+    assert (
+        f'rel="prev" href="/web/records/{first["id"]}"' in nav and f'rel="next" href="/web/records/{last["id"]}"' in nav
+    )
+    assert "first version" in client.get(f"/web/records/{first['id']}").text
+    assert "latest version" in client.get(f"/web/records/{last['id']}").text
+    assert client.get(f"/web/projects/{site.project}/series/policy_checkpoint/no-such").status_code == 404
+
+
+def test_criteria_page_shows_the_classified_diff_to_the_previous_version(site: Site) -> None:
+    project, viewer, criteria = criteria_project(site.world)
+    client = browser(site.world)
+    sign_in(client, viewer.token)
+    first = client.get(f"/web/records/{criteria[0]['id']}").text
+    assert "This is the first version of assistant-quality." in first
+    minor = client.get(f"/web/records/{criteria[1]['id']}").text
+    diff = minor[minor.index('id="criteria-diff"') :]
+    assert 'data-testid="change-level">minor<' in diff
+    assert "<code>dimensions[helpfulness].description</code>" in diff
+    assert "Answers what was asked." in diff and "Answers what was asked, completely." in diff
+    major = client.get(f"/web/records/{criteria[2]['id']}").text
+    diff = major[major.index('id="criteria-diff"') :]
+    assert 'data-testid="change-level">major<' in diff and "<code>dimensions[accuracy].rank</code>" in diff
+    assert "re-ranked from 1 to 2" in diff
+    history = client.get(f"/web/projects/{project}/series/criteria/assistant-quality").text
+    assert history.count('class="badge level-major"') == 1 and history.count('class="badge level-minor"') == 1
+
+
+def test_batch_page_pages_and_filters_items_and_shows_each_annotator(site: Site) -> None:
+    viewer, batch, in_blob = batch_project(site.world)
+    client = browser(site.world)
+    sign_in(client, viewer.token)
+    url = f"/web/records/{batch['id']}/items"
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.text
+    assert html.count("<tr data-annotator=") == 4
+    assert "120 of 120 items; 1\N{EN DASH}50 shown" in html and 'rel="next" href="?page=2"' in html
+    # ann-4 always picks the response shown first, and misses every gold item
+    row = html[html.index('data-annotator="ann-4"') :]
+    row = row[: row.index("</tr>")]
+    assert "100.0%" in row and 'class="num flag"' in row and "0.0% <span" in row
+    last = client.get(url, params={"page": 3}).text
+    assert "101\N{EN DASH}120 shown" in last and 'rel="next"' not in last
+    one = client.get(url, params={"annotator": "ann-2"}).text
+    assert "30 of 120 items" in one and "<td>ann-1</td>" not in one and "<td>ann-2</td>" in one
+    against = client.get(url, params={"disagreement": "against"}).text
+    assert against.count('class="row-against"') == int(re.search(r"(\d+) of 120 items", against).group(1))
+    assert "against majority" in against
+    split = client.get(url, params={"disagreement": "split", "annotator": "ann-4"}).text
+    assert "of 120 items" in split and "<td>ann-1</td>" not in split
+    assert client.get(url, params={"disagreement": "sideways"}).status_code == 422
+    # the same items read from a blob: the same page, and the batch's versions link each other
+    blob_url = f"/web/records/{in_blob['id']}/items"
+    for params in ({"page": 3}, {"annotator": "ann-4", "disagreement": "against"}):
+        inline_page, blob_page = client.get(url, params=params).text, client.get(blob_url, params=params).text
+        assert _section(inline_page, "items") == _section(blob_page, "items").replace(in_blob["id"], batch["id"])
+    assert "2026-11-17 09:44:00 UTC" in client.get(blob_url, params={"page": 3}).text
+    record = client.get(f"/web/records/{in_blob['id']}").text
+    assert f'rel="prev" href="/web/records/{batch["id"]}"' in record and f'href="{blob_url}"' in record
+    assert client.get(f"/web/records/{site.deployment['id']}/items").status_code == 404
+
+
+def _section(html: str, section_id: str) -> str:
+    start = html.index(f'<section id="{section_id}">')
+    return html[start : html.index("</section>", start)]
+
+
+def test_run_page_charts_the_log_and_each_checkpoint_and_runs_compare(site: Site, tmp_path: Path) -> None:
+    chain, state = site.chain, site.world.state
+    first, second = policy_run(chain, "policy-web"), policy_run(chain, "policy-web")
+    for run_id, slope in ((first, 1.0), (second, 2.0)):
+        start_run(state, run_id)
+        rows = [
+            {"step": s, "loss": slope / s, "objective/kl": s * slope / 100, "objective/rlhf_reward": s / 10,
+             "learning_rate": 1e-5, "grad_norm": 0.5, "objective/entropy": 3.0}
+            for s in range(1, 11)
+        ]  # fmt: skip
+        log_metrics(state, run_id, rows)
+        for step in (5, 10):
+            metrics = {"step": step, "mean_reward": slope * step / 10, "kl_to_reference": step / 1000}
+            checkpoint = register_checkpoint(state, chain, run_id, step, metrics, tmp_path / f"{run_id}-{step}")
+    client = signed_in(site)
+    html = client.get(f"/web/runs/{second}").text
+    assert "<h1>policy-web · run 2</h1>" in html
+    for chart in ("loss", "reward", "kl", "checkpoint-mean-reward", "checkpoint-kl-to-reference"):
+        assert f'id="chart-{chart}"' in html, chart
+    assert "mean_reward: 2 at step 10" in html  # a checkpoint's figure, marked at its step
+    checkpoints = html[html.index('data-testid="checkpoints"') :]
+    assert re.search(r"policy-web <span class=\"version\">v[34]</span>", checkpoints)
+    main = html[
+        html.index('data-testid="metrics-main"') : html.index("</table>", html.index('data-testid="metrics-main"'))
+    ]
+    assert ">loss<" in main and ">objective/kl<" in main and "objective/entropy" not in main
+    assert "<details" in html and "objective/entropy" in html[html.index('data-testid="metrics-all"') :]
+
+    compare = client.get(f"/web/projects/{site.project}/runs/compare", params=[("run", first), ("run", second)])
+    assert compare.status_code == 200
+    page = compare.text
+    assert "policy-web · run 1" in page and "policy-web · run 2" in page
+    assert 'class="series series-0' in page and 'class="series series-1' in page
+    assert "policy-web · run 1 · loss" in page and "policy-web · run 2 · mean_reward" in page
+    alone = client.get(f"/web/projects/{site.project}/runs/compare", params={"run": first})
+    assert alone.status_code == 422 and "validation_failed" in alone.text
+    unknown = [("run", first), ("run", "00000000-0000-7000-8000-000000000000")]
+    assert client.get(f"/web/projects/{site.project}/runs/compare", params=unknown).status_code == 404
+    record = client.get(f"/web/records/{checkpoint}").text  # the second run's last checkpoint
+    assert f'<a class="button" href="/web/runs/{second}">Training run: policy-web · run 2</a>' in record

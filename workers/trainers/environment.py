@@ -8,11 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-LIBRARIES = ("torch", "transformers", "trl", "accelerate", "datasets", "tokenizers")
+# what a run's outputs depend on: the training stack, and the libraries that seed (numpy), load
+# (huggingface_hub, tokenizers) and write (safetensors) them
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "trl",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "safetensors",
+    "huggingface_hub",
+    "numpy",
+)
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the training stack and Python, recorded on every output."""
+    """Versions of Python and of the distributions in `LIBRARIES`, recorded on every output of every run
+    kind (in its `training_config.json` and its record's `spec.metadata`) and listed by the SLSA
+    provenance of a handoff package."""
     found = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:

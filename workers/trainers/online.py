@@ -76,7 +76,9 @@ def run(job: TrainJob) -> TrainResult:
         batch_size=config.per_device_eval_batch_size,
     )
     pristine = AutoTokenizer.from_pretrained(base)  # saved as it came: using a tokenizer changes its state
-    series = CheckpointSeries(job, pristine, evaluator, carried, trainer.accelerator.unwrap_model)
+    series = CheckpointSeries(
+        job, pristine, evaluator, carried, trainer.accelerator.unwrap_model, trainer.is_world_process_zero
+    )
     progress.at_checkpoint = series
     output = trainer.train()
     shutil.rmtree(scratch, ignore_errors=True)

@@ -7,6 +7,7 @@ Quality can peak early and then degrade, so the series, not the last step, is wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,25 @@ DEFAULT_EVAL_TOKENS = 64
 
 
 class CheckpointSeries:
+    """Saves, evaluates and hands over a checkpoint; on several devices, only in the process where
+    `is_main()` (the trainer's `is_world_process_zero`), as all hold the same weights."""
+
     def __init__(
-        self, job: TrainJob, tokenizer: Any, evaluator: PolicyEvaluator, carried: dict[str, Any], unwrap: Any
+        self,
+        job: TrainJob,
+        tokenizer: Any,
+        evaluator: PolicyEvaluator,
+        carried: dict[str, Any],
+        unwrap: Any,
+        is_main: Callable[[], bool] = lambda: True,
     ) -> None:
         self.job, self.tokenizer, self.evaluator, self.carried, self.unwrap = job, tokenizer, evaluator, carried, unwrap
+        self.is_main = is_main
         self.checkpoints: list[tuple[int, Path, dict[str, Any]]] = []
 
     def __call__(self, step: int, model: Any) -> None:
+        if not self.is_main():
+            return
         model = self.unwrap(model)
         folder = self.job.output_dir / f"checkpoint-{step}"
         save_model_folder(model, self.tokenizer, folder, {**self.carried, "step": step})
@@ -107,6 +120,8 @@ def finish(
     train_figures = {"step": step, "train_loss": training_loss}
     if progress.stopped:
         return TrainResult(None, train_figures, effective, versions, stopped=True, **common)
+    if not trainer.is_world_process_zero():
+        return TrainResult(None, train_figures, effective, versions, **common)  # the first process saves
     model = trainer.accelerator.unwrap_model(trainer.model)
     final = save_model_folder(model, series.tokenizer, job.output_dir / "final", {**series.carried, "step": step})
     last = series.checkpoints[-1] if series.checkpoints else None

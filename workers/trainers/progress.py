@@ -30,9 +30,12 @@ def silence(trainer: Any) -> None:
 
 
 class RunProgress(TrainerCallback):
-    """Sends every log record to `job.on_metrics` (with `samples_per_second` since the previous one),
-    calls `at_checkpoint(step, model)` every `checkpoint_every` steps, and ends training early when
-    `job.should_stop()` says so."""
+    """Sends every log record to `job.on_metrics` (with `samples`, the examples trained on so far, and
+    `samples_per_second` since the previous record, both counted over every process), calls
+    `at_checkpoint(step, model)` every `checkpoint_every` steps, ends training early when `job.should_stop()`
+    says so, and hands the trained model to `job.on_trained` at the end.
+
+    `samples_per_step` is one process's: per-device batch times gradient accumulation steps."""
 
     def __init__(
         self,
@@ -48,9 +51,14 @@ class RunProgress(TrainerCallback):
         self.stopped = False
         self._clock = time.monotonic()
         self._last_step = 0
+        self.world_size = 1
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._clock, self._last_step = time.monotonic(), state.global_step
+        self.world_size = args.world_size
+
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        self.job.on_trained(state.global_step, model)
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> Any:
         step = state.global_step
@@ -67,8 +75,11 @@ class RunProgress(TrainerCallback):
         metrics = finite_numbers(logs or {})
         step = state.global_step
         now = time.monotonic()
+        per_step = self.samples_per_step * self.world_size
+        if metrics:
+            metrics["samples"] = step * per_step
         if step > self._last_step and now > self._clock:
-            metrics["samples_per_second"] = (step - self._last_step) * self.samples_per_step / (now - self._clock)
+            metrics["samples_per_second"] = (step - self._last_step) * per_step / (now - self._clock)
             self._clock, self._last_step = now, step
         if metrics:
             self.job.on_metrics(step, metrics)

@@ -97,6 +97,8 @@ def run(job: TrainJob) -> TrainResult:
     }
     if progress.stopped:
         return TrainResult(None, train_figures, effective, carried["library_versions"], params=params, stopped=True)
+    if not trainer.is_world_process_zero():  # several devices: the first process saves and measures
+        return TrainResult(None, train_figures, effective, carried["library_versions"], params=params)
     model = trainer.accelerator.unwrap_model(trainer.model)
     # Saved as it came: using a tokenizer changes its state (padding and truncation settings).
     final = save_model_folder(model, AutoTokenizer.from_pretrained(base), job.output_dir / "final", carried)

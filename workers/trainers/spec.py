@@ -39,6 +39,8 @@ class TrainJob:
     on_metrics: Callable[[int, dict[str, Any]], None] = lambda step, metrics: None
     on_checkpoint: Callable[[int, Path, dict[str, Any]], None] = lambda step, folder, metrics: None
     should_stop: Callable[[], bool] = lambda: False
+    # called at the end of training with the step reached and the trained model (each rank's, on several devices)
+    on_trained: Callable[[int, Any], None] = lambda step, model: None
 
 
 @dataclass
@@ -71,13 +73,14 @@ def ppo_available() -> bool:
 
 
 def refuse_ppo() -> ValidationFailed:
-    return ppo_refusal(trl_version(), ppo_available())
+    return ppo_refusal(trl_version())
 
 
 def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The API's check (`app.runs.trainer_params`), then, where TRL is installed, the kind's TRL config
-    built from `params`, so a worker refuses what its own TRL refuses before it loads a model."""
-    if kind == "ppo":
+    built from `params`, so a worker refuses what its own TRL refuses before it loads a model. A `ppo` run
+    is refused where the installed TRL no longer ships PPOTrainer."""
+    if kind == "ppo" and not ppo_available():
         raise refuse_ppo()
     checked = app_validate_params(kind, params)
     if trl_fields(kind) is not None:

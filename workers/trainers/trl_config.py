@@ -42,6 +42,9 @@ def config_kwargs(kind: str, params: dict[str, Any], output_dir: Path) -> dict[s
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "use_cpu": not cuda_available(),
+        # on several devices (workers/launch.py) every parameter takes part in each step: DDP need not look
+        # for unused ones after each backward pass
+        "ddp_find_unused_parameters": False,
     }
     if "fp16" not in params and "bf16" not in params:
         kwargs["bf16"] = False
