@@ -1,8 +1,9 @@
 """The whole loop on the embedded default (SQLite, blob folder, embedded broker, one worker):
 
 criteria -> prompt set (PandaLM instructions and HH-RLHF red-team openings) -> annotation batch (PandaLM,
-three human annotators per pair) -> preference dataset -> tiny base model -> reward-model run -> RLOO run
-(a checkpoint series with automatic evaluations) -> evaluations of the chosen checkpoint -> deployment
+three human annotators per pair) -> preference dataset -> tiny base model -> demonstration set (the responses
+PandaLM's annotators preferred) -> SFT run -> reward-model run -> RLOO run from the SFT checkpoint (a
+checkpoint series with automatic evaluations) -> evaluations of the chosen checkpoint -> deployment
 registered by the trainer and approved by a second principal -> handoff package built, downloaded and
 verified offline with the registry's public key.
 
@@ -39,6 +40,9 @@ DATA = Path(__file__).resolve().parent / "data"
 PANDALM = DATA / "pandalm" / "testset-v1-first400.json.gz"
 RED_TEAM = DATA / "hh-rlhf" / "harmless-base-test-first500.jsonl.gz"
 PROJECT = "demo"
+# how many demonstrations the SFT stage trains on, and its few steps
+DEMONSTRATIONS = 48
+SFT_TRAIN = {"max_steps": 4, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
 TRAIN = {"max_steps": 8, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
 CRITERIA = {
     "name": "assistant-quality",
@@ -106,9 +110,11 @@ def wait_for_run(client: RegistryClient, run_id: str) -> dict[str, Any]:
         time.sleep(1.0)
 
 
-def register_data(annotator: RegistryClient, work: Path, pairs: int) -> tuple[dict[str, Any], list[str]]:
+def register_data(
+    annotator: RegistryClient, work: Path, pairs: int
+) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
     """Prompt set and batch from PandaLM (plus real red-team openings as adversarial prompts); the batch
-    record and the texts the tokenizer is trained on."""
+    record, the texts the tokenizer is trained on and the batch's items."""
     with gzip.open(PANDALM, "rt", encoding="utf-8") as fh:
         pandalm = from_pandalm(json.load(fh))
     keep = {i["pair_id"] for i in pandalm.items[: pairs * 3]}
@@ -150,7 +156,48 @@ def register_data(annotator: RegistryClient, work: Path, pairs: int) -> tuple[di
         },
     )
     texts = [p["text"] for p in prompts + adversarial] + [i["response_a"] for i in items]
-    return batch, texts + [i["response_b"] for i in items]
+    return batch, texts + [i["response_b"] for i in items], items
+
+
+def preferred_responses(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """One demonstration per prompt (at most `limit`): the response most annotators preferred in the
+    prompt's first pair with a majority; pairs judged a tie or without a majority give none."""
+    votes: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        votes.setdefault(item["pair_id"], []).append(item)
+    rows: dict[str, dict[str, Any]] = {}
+    for pair_id, judged in votes.items():
+        prompt_id = judged[0]["prompt_id"]
+        choices = [i["choice"] for i in judged]
+        side = next((c for c in ("a", "b") if choices.count(c) * 2 > len(choices)), None)
+        if side is None or prompt_id in rows:
+            continue
+        rows[prompt_id] = {"id": pair_id, "prompt_id": prompt_id, "response": judged[0][f"response_{side}"]}
+        if len(rows) == limit:
+            break
+    return list(rows.values())
+
+
+def register_demonstrations(annotator: RegistryClient, work: Path, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A demonstration set from the batch: the responses PandaLM's annotators preferred, one a prompt."""
+    rows = preferred_responses(items, DEMONSTRATIONS)
+    return annotator.register(
+        PROJECT,
+        "demonstration-sets",
+        {
+            "name": "pandalm-preferred",
+            "criteria": {"name": CRITERIA["name"], "version": CRITERIA["version"]},
+            "prompt_set": {"name": "demo-prompts", "version": "1.0.0"},
+            "spec": {
+                "procedure": (
+                    "Responses preferred by PandaLM's annotators, used as demonstrations for this demo: for each "
+                    f"of {len(rows)} PandaLM prompts, the response most of the three annotators chose in the "
+                    "prompt's first pair with a majority (ties skipped). Nobody wrote them as demonstrations."
+                ),
+                "demonstrations_blob": annotator.upload_file(jsonl(work / "demonstrations.jsonl", rows))["digest"],
+            },
+        },
+    )
 
 
 def evidence(trainer: RegistryClient, checkpoint: dict[str, Any], work: Path) -> list[dict[str, Any]]:
@@ -204,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         admin.register(PROJECT, "criteria", CRITERIA)
 
         say(f"annotation lead: prompt set and the PandaLM batch ({args.pairs} pairs, 3 annotators each)")
-        batch, texts = register_data(annotator, work, args.pairs)
+        batch, texts, items = register_data(annotator, work, args.pairs)
         qc = batch["derived"]["qc"]
         print(f"    QC gate: {qc['gate']}", flush=True)
         dataset = annotator.register(
@@ -216,6 +263,19 @@ def main(argv: list[str] | None = None) -> int:
         folder, params = build_llama(work / "base", texts, TINY)
         base = push_folder(trainer, PROJECT, "base-models", folder, {"name": "tiny-llama", "spec": {}})
         print(f"    {params} parameters, {len(base['spec']['files'])} files", flush=True)
+
+        say("annotation lead: demonstration set (responses preferred by PandaLM's annotators, used as demonstrations)")
+        demonstrations = register_demonstrations(annotator, work, items)
+        derived = demonstrations["derived"]
+        print(f"    {derived['count']} demonstrations over {derived['prompts_covered']} prompts", flush=True)
+        say(f"trainer: SFT run on the demonstrations (TRL SFTTrainer, {SFT_TRAIN['max_steps']} steps)")
+        sft_inputs = {"demonstrations": {"id": demonstrations["id"]}, "base_model": {"id": base["id"]}}
+        body = {"kind": "sft", "inputs": sft_inputs, "params": SFT_TRAIN, "output_name": "sft"}
+        run = trainer.start_run(PROJECT, body)
+        [sft_id] = wait_for_run(trainer, run["id"])["outputs"]
+        sft = trainer.get_record(sft_id)
+        print(f"    SFT checkpoint sft@{sft['version']}: train loss {sft['spec']['metrics'].get('train_loss')}")
+
         inputs = {"dataset": {"id": dataset["id"]}, "base_model": {"id": base["id"]}}
         say("trainer: reward-model run (TRL RewardTrainer, Bradley-Terry)")
         run = trainer.start_run(
@@ -225,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         reward = trainer.get_record(reward_id)
         print(f"    validation accuracy {reward['spec']['metrics']['validation_accuracy']}", flush=True)
 
-        say("trainer: RLOO run against the reward model (a checkpoint every 4 steps)")
+        say("trainer: RLOO run from the SFT checkpoint against the reward model (a checkpoint every 4 steps)")
         rloo_params = {**TRAIN, "kl_coefficient": 0.05, "checkpoint_every": 4, "num_generations": 2}
         rloo_params["max_completion_length"] = 16
-        rloo_inputs = {**inputs, "reward_checkpoint": {"id": reward_id}}
+        rloo_inputs = {**inputs, "base_model": {"id": sft_id}, "reward_checkpoint": {"id": reward_id}}
         body = {"kind": "rloo", "inputs": rloo_inputs, "params": rloo_params, "output_name": "policy"}
         run = trainer.start_run(PROJECT, body)
         checkpoints = [trainer.get_record(i) for i in wait_for_run(trainer, run["id"])["outputs"]]
@@ -271,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print()
     say("done. Where to look:")
+    print("    stages:           SFT (demonstrations) -> reward model -> RLOO (from the SFT checkpoint)")
     print(f"    handoff package:  {archive} (handoff.html inside; handoff.pdf; manifest.dsse.json)")
     print(f"    verify it again:  .venv/bin/rlhf-registry verify {archive} --public-key {key}")
     print(f"    audit log:        {audit['tree_size']} events, root {audit['root_hash']}, ok={audit['ok']}")

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.core.json_limits import MAX_DEPTH
-from tests.api.test_model_chain import Chain
 from tests.conftest import World, unique
+from tests.decisions.test_model_chain import Chain
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.test_model_chain import Chain
 from tests.cli.bound import bound_cli, invoke
 from tests.conftest import World
+from tests.decisions.test_model_chain import Chain
 from tests.factories import criteria_body, reranked_dimensions
 
 # the CLI is a client: one stack is enough

@@ -15,7 +15,7 @@ import pytest
 from app.client import RegistryClient
 from app.core.settings import Settings
 from bench.serving import HOST
-from tests.api.test_model_chain import Chain
+from tests.decisions.test_model_chain import Chain
 from tests.support.live_app import served
 
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import World
+from tests.decisions.test_model_chain import Chain
 from tests.faults.load import Clients, assert_audit_verifies
 from tests.support.topology import Topology
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from app.core.errors import ValidationFailed
 from app.runs.models import Run, RunEvent
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import World
+from tests.decisions.test_model_chain import Chain
 from workers import executor
 from workers.trainers import dispatch
 

@@ -19,8 +19,8 @@ from app.packages.provenance import library_versions_of, provenance_statements
 from app.records.models import Record
 from app.runs.models import Run
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import World
+from tests.decisions.test_model_chain import Chain
 from workers import executor
 from workers.trainers import dispatch
 from workers.trainers.environment import library_versions

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import World
+from tests.decisions.test_model_chain import Chain
 from tests.workers.e2e_support import Registry, build_registry, celery_worker, registry_app, state_with_broker
 from workers.launch import Channel, LaunchTimedOut, train_on_devices
 from workers.trainers.ranked import send

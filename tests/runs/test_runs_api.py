@@ -25,8 +25,8 @@ from app.runs.dispatch import backoff, first_sends
 from app.runs.models import Run
 from app.runs.outbox import STUCK_AFTER, redispatch_due, waited
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import RecordingDispatcher, World
+from tests.decisions.test_model_chain import Chain
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import os
 import re
 from typing import Any
 
-from tests.api.test_uploads import _send, _start
 from tests.conftest import Api, World
 from tests.factories import criteria_body, prompt
+from tests.uploads.test_uploads import _send, _start
 
 SIZE = 4099  # a size that appears nowhere else in an answer, so that a leak of it shows
 

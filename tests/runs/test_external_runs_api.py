@@ -12,8 +12,8 @@ from sqlalchemy import update
 from app.core.db import utcnow
 from app.runs.models import Run
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import RecordingDispatcher, World
+from tests.decisions.test_model_chain import Chain
 
 BUILDER = {"id": "https://ci.example/jobs/train-42"}
 

@@ -9,8 +9,8 @@ import pytest
 
 from app.runs.dispatch import first_sends
 from app.state import AppState
-from tests.api.test_model_chain import Chain
 from tests.conftest import RecordingDispatcher, World
+from tests.decisions.test_model_chain import Chain
 
 ODD = [["dpo"], {}, 3, 1.5, True, "x"]
 

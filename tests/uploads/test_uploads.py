@@ -101,7 +101,16 @@ def test_resume_reports_only_the_missing_parts(world: World) -> None:
     assert resumed["upload_id"] == session["upload_id"]
     assert [p["uploaded"] for p in resumed["parts"]] == [True, False, True, False]
     fetched = uploader.get(f"/v1/blobs/uploads/{session['upload_id']}")
-    assert fetched.status_code == 200 and fetched.json()["parts"] == resumed["parts"]
+    assert fetched.status_code == 200
+
+    def unsigned(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # a presigned part URL is signed anew on each answer (its expiry counts down): compare the rest
+        return [{key: value for key, value in part.items() if key != "url"} for part in parts]
+
+    assert unsigned(fetched.json()["parts"]) == unsigned(resumed["parts"])
+    assert all(
+        bool(a.get("url")) == bool(b.get("url")) for a, b in zip(fetched.json()["parts"], resumed["parts"], strict=True)
+    )
     early = uploader.post(f"/v1/blobs/uploads/{session['upload_id']}/complete")
     assert early.status_code == 422 and early.json()["code"] == "validation_failed"
     assert early.json()["missing_parts"] == [2, 4]
@@ -158,7 +167,7 @@ def test_existing_blob_needs_no_session(world: World) -> None:
 
 def test_a_blob_the_caller_cannot_read_is_uploaded_again_not_revealed(world: World) -> None:
     """Someone else's blob is, to this caller, no blob: a session opens, the bytes go up, and only then
-    may the caller cite them (tests/api/test_blob_citation.py has the citing side)."""
+    may the caller cite them (tests/blobs/test_blob_citation.py has the citing side)."""
     data = os.urandom(3000)
     assert _uploader(world).post("/v1/blobs", content=data).status_code == 201
     stranger = _uploader(world)

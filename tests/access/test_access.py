@@ -549,7 +549,7 @@ def demonstration_set_body() -> dict[str, Any]:
     }
 
 
-# an external run's own routes: only the token the run was created with opens them (tests/api/test_external_runs_api.py)
+# an external run's own routes: only the run's token opens them (tests/runs/test_external_runs_api.py)
 RUN_TOKEN_ROUTES = {
     ("GET", "/v1/projects/{project}/runs/{run_id}/inputs"),
     ("GET", "/v1/projects/{project}/runs/{run_id}/inputs/blobs/{digest}"),

@@ -16,7 +16,7 @@ from app.core import migrate
 from app.core.settings import Settings
 from app.main import create_app
 from app.state import AppState
-from tests.api.test_model_chain import Chain
+from tests.decisions.test_model_chain import Chain
 from tests.conftest import RecordingDispatcher, World
 
 data = sys.argv[1]
