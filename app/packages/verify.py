@@ -35,7 +35,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.core.digests import digest_of, hex_of
 from app.core.signing import key_fingerprint, key_id_of, load_public_key
-from app.kinds.registry import kinds_where, rank_of
 from app.packages.archive import HANDOFF_PREDICATE, MANIFEST, PUBLIC_KEY, record_path
 from app.packages.dsse import EnvelopeError, OpenedEnvelope, open_envelope
 from app.packages.package_reader import PackageReader, manifest_sizes, statement_too_dense
@@ -233,6 +232,10 @@ def _check_lineage(records: dict[str, dict[str, Any]], deployment_id: str, repor
     # every path the rules require: deployment -> policy checkpoint -> reward checkpoint / dataset ->
     # batches -> criteria (the kinds that declare `traces_to_criteria`); any record on it that cannot
     # reach criteria is where the lineage breaks, named downstream first
+    # imported here, once the archive's documents have been read: the kind modules load pyarrow and
+    # SQLAlchemy, which would otherwise add their memory to the peak of the largest document's parse
+    from app.kinds.registry import kinds_where, rank_of
+
     tracing = kinds_where(traces_to_criteria=True)
     for record in sorted(records.values(), key=lambda r: (-rank_of(str(r["kind"])), str(r["id"]))):
         if record["kind"] in tracing and not _reaches_criteria(record["id"], records):
