@@ -15,13 +15,12 @@ prompt and response, and a repeated row is kept once and reported as a loss.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.importers.conversation import is_messages, messages_json, prompt_text, response_text, user_turns
-from app.importers.spec import PROMPT_SOURCES, ImportFormatError, prompt_id_for
+from app.importers.spec import PROMPT_SOURCES, ImportFormatError, jsonl_row, prompt_id_for
 
 FORMATS = ("prompt-completion", "messages")
 
@@ -34,20 +33,6 @@ class DemonstrationImport:
     prompts: list[dict[str, Any]]
     demonstrations: list[dict[str, Any]]
     losses: list[str]
-
-
-def _row(line: str | Mapping[str, Any], number: int) -> Mapping[str, Any] | None:
-    if isinstance(line, Mapping):
-        return line
-    if not line.strip():
-        return None
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ImportFormatError(f"line {number} is not JSON: {exc.msg}") from exc
-    if not isinstance(row, dict):
-        raise ImportFormatError(f"line {number} is not a JSON object")
-    return row
 
 
 def _split_messages(row: Mapping[str, Any], field: str, number: int) -> tuple[str, int, str, int]:
@@ -85,7 +70,7 @@ def from_demonstrations_jsonl(
     demonstrations: dict[str, dict[str, Any]] = {}
     repeated = earlier_turns = 0
     for number, line in enumerate(lines, start=1):
-        row = _row(line, number)
+        row = jsonl_row(line, number)
         if row is None:
             continue
         if fmt == "messages":

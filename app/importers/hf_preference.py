@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -18,7 +17,7 @@ from app.importers.conversation import (
     transcript_turns,
     user_turns,
 )
-from app.importers.spec import ImportFormatError, ImportResult, PromptSource, SpecBuilder
+from app.importers.spec import ImportFormatError, ImportResult, PromptSource, SpecBuilder, jsonl_row
 
 
 def from_hf_preference_jsonl(
@@ -63,7 +62,7 @@ def from_hf_preference_jsonl(
     )
     identical = 0
     for number, line in enumerate(lines, start=1):
-        row = _row(line, number)
+        row = jsonl_row(line, number)
         if row is None:
             continue
         prompt, turns, chosen, rejected = _split_row(row, prompt_field, chosen_field, rejected_field, number)
@@ -94,20 +93,6 @@ def from_hf_preference_jsonl(
     if identical:
         builder.lose(f"{identical} pair(s) have identical chosen and rejected responses")
     return builder.build()
-
-
-def _row(line: str | Mapping[str, Any], number: int) -> Mapping[str, Any] | None:
-    if isinstance(line, Mapping):
-        return line
-    if not line.strip():
-        return None
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ImportFormatError(f"line {number} is not JSON: {exc.msg}") from exc
-    if not isinstance(row, dict):
-        raise ImportFormatError(f"line {number} is not a JSON object")
-    return row
 
 
 def _split_row(

@@ -10,6 +10,7 @@ keeps the last and says so), timestamps as ISO 8601 UTC strings.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,21 @@ COMPLEXITIES: frozenset[str] = frozenset(get_args(Complexity))
 
 class ImportFormatError(ValueError):
     """The input does not have the documented shape of the format it was given as."""
+
+
+def jsonl_row(line: str | Mapping[str, Any], number: int) -> Mapping[str, Any] | None:
+    """One line of a JSONL export as an object (already-parsed rows pass through); None for a blank line."""
+    if isinstance(line, Mapping):
+        return line
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ImportFormatError(f"line {number} is not JSON: {exc.msg}") from exc
+    if not isinstance(row, dict):
+        raise ImportFormatError(f"line {number} is not a JSON object")
+    return row
 
 
 @dataclass(frozen=True)
