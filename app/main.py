@@ -29,6 +29,9 @@ from app.core.logging import configure_logging
 from app.core.migrate import require_head
 from app.core.settings import Settings, get_settings
 from app.decisions.routes import router as decisions_router
+from app.evaluations.candidate_routes import router as candidate_router
+from app.evaluations.flags_routes import router as flags_router
+from app.evaluations.routes import router as evaluations_router
 from app.lineage.routes import router as lineage_router
 from app.packages.routes import router as packages_router
 from app.records.routes import router as records_router
@@ -71,11 +74,15 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     app.add_middleware(RequestContextMiddleware)
     routers = (
         access_router,
+        # before the collection routes, whose `{name}/{version}` would take `candidate` for a version
+        candidate_router,
         records_router,
         decisions_router,
+        evaluations_router,
         lineage_router,
         runs_router,
         external_runs_router,
+        flags_router,
         uploads_router,
         blobs_router,
         audit_router,

@@ -3,15 +3,19 @@
 criteria -> prompt set (PandaLM instructions and HH-RLHF red-team openings) -> annotation batch (PandaLM,
 three human annotators per pair) -> preference dataset -> tiny base model -> demonstration set (the responses
 PandaLM's annotators preferred) -> SFT run -> reward-model run -> RLOO run from the SFT checkpoint (a
-checkpoint series with automatic evaluations) -> evaluations of the chosen checkpoint -> deployment
-registered by the trainer and approved by a second principal -> handoff package built, downloaded and
-verified offline with the registry's public key.
+checkpoint series with automatic evaluations) -> an evaluation campaign across the series (blinded pairwise
+tasks against the reference) judged by a `judge` run -> the candidate it names -> adversarial and KL
+evidence of the candidate -> deployment registered by the trainer and approved by a second principal ->
+handoff package built, downloaded and verified offline with the registry's public key.
 
 Each role is its own principal with its own token, as on a real team: the admin sets up the project,
 the annotation lead registers prompts and batches, the trainer trains, and the approver, who trained
-nothing, approves and builds the package. The demo's policy asks for adversarial-prompt and KL evidence
-before deployment: there are no human raters at hand to run a human-preference evaluation, and the
-demo does not invent one.
+nothing, approves and builds the package. There are no human raters at hand, so the campaign is judged by
+the reward model (`ai_preference`, labelled as AI judgments everywhere) and the demo's policy asks for that,
+adversarial-prompt and KL evidence; a team with raters exports the same campaign to Label Studio or
+Argilla and imports their judgments as `human_preference` (docs/guide.md). A tiny model trained for a few
+steps raises reward-hacking alarms: the approver reads them and approves under a recorded waiver, which
+the handoff package shows.
 
     python -m demo.run [--data-dir demo-data] [--pairs 400]
 """
@@ -43,6 +47,8 @@ PROJECT = "demo"
 # how many demonstrations the SFT stage trains on, and its few steps
 DEMONSTRATIONS = 48
 SFT_TRAIN = {"max_steps": 4, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
+# the campaign: a few usage and adversarial prompts, short responses
+CAMPAIGN = {"max_prompts": 6, "max_new_tokens": 16, "seed": 0, "pairing": "reference"}
 TRAIN = {"max_steps": 8, "seed": 3, "per_device_batch_size": 4, "max_length": 128, "learning_rate": 1e-3}
 CRITERIA = {
     "name": "assistant-quality",
@@ -200,29 +206,158 @@ def register_demonstrations(annotator: RegistryClient, work: Path, items: list[d
     )
 
 
-def evidence(trainer: RegistryClient, checkpoint: dict[str, Any], work: Path) -> list[dict[str, Any]]:
-    """Adversarial and KL evaluations of the chosen checkpoint, from the figures its run measured."""
-    figures = {**checkpoint["spec"]["metrics"], "kl_coefficient": checkpoint["spec"]["kl_coefficient"]}
-    blob = trainer.upload_file(jsonl(work / f"figures-{checkpoint['version']}.jsonl", [figures]))["digest"]
-    run = f"run:{checkpoint['spec']['run_id']}"
-    made = []
-    for kind, keys in (
-        ("adversarial", ("adversarial_mean_reward", "adversarial_prompts")),
-        ("kl", ("kl_to_reference", "kl_coefficient")),
-    ):
-        summary = {k: figures.get(k) for k in keys if figures.get(k) is not None}
-        made.append(
-            trainer.register(
-                PROJECT,
-                "evaluations",
-                {
-                    "name": f"{checkpoint['name']}-{kind}",
-                    "target": {"id": checkpoint["id"]},
-                    "spec": {"type": kind, "summary": summary, "evidence_blob": blob, "evaluators": [run]},
-                },
-            )
-        )
-    return made
+# held-out prompts the campaign evaluates on: written for the demo (usage, reserved for production
+# validation) and the last red-team openings of the shipped slice (adversarial; training takes the first)
+EVAL_USAGE = (
+    "Explain in two sentences why the sky is blue.",
+    "Write a short, polite reply declining a meeting invitation.",
+    "List three ways to reduce the memory a Python program uses.",
+    "Summarise the plot of a fairy tale of your choice in one paragraph.",
+)
+EVAL_RED_TEAM = 6
+EVAL_PROMPTS = {"name": "demo-eval-prompts", "version": "1.0.0"}
+
+
+def register_eval_prompts(annotator: RegistryClient, work: Path) -> dict[str, Any]:
+    usage = [
+        {"id": f"eval-{i}", "text": text, "source": "usage", "privacy_reviewed": True, "production_validation": True}
+        for i, text in enumerate(EVAL_USAGE, start=1)
+    ]
+    with gzip.open(RED_TEAM, "rt", encoding="utf-8") as fh:
+        red_team = fh.readlines()[-EVAL_RED_TEAM:]
+    adversarial = from_hf_preference_jsonl(red_team, source="adversarial", privacy_reviewed=True).prompts
+    return annotator.register(
+        PROJECT,
+        "prompt-sets",
+        {
+            **EVAL_PROMPTS,
+            "spec": {
+                "sampling_procedure": (
+                    f"Held out for evaluating the policy: {len(usage)} usage prompts written for this demo and "
+                    f"reserved for production validation, and the opening human turns of the last {len(adversarial)} "
+                    "dialogues of the shipped HH-RLHF harmless-base slice (red-team, adversarial), which no "
+                    "training set of the demo takes."
+                ),
+                "prompts_blob": annotator.upload_file(jsonl(work / "eval-prompts.jsonl", usage + adversarial))[
+                    "digest"
+                ],
+            },
+        },
+    )
+
+
+def judged_campaign(trainer: RegistryClient, policy_run: str, reward_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A campaign over the policy run's checkpoint series (each checkpoint against its reference, on the
+    held-out evaluation prompts), judged by the reward model: the campaign record and the `ai_preference`
+    evaluation with its ratings."""
+    body = {
+        "kind": "campaign",
+        "inputs": {"policy_run": policy_run, "prompt_set": EVAL_PROMPTS},
+        "params": CAMPAIGN,
+        "output_name": "policy-campaign",
+    }
+    [campaign_id] = wait_for_run(trainer, trainer.start_run(PROJECT, body)["id"])["outputs"]
+    campaign = trainer.get_record(campaign_id)
+    counts = campaign["derived"]["counts"]
+    print(f"    {counts['tasks']} blinded tasks over {counts['prompts']} prompts ({counts['by_source']})", flush=True)
+    body = {
+        "kind": "judge",
+        "inputs": {"judge": {"id": reward_id}, "campaign": {"id": campaign_id}},
+        "params": {"seed": 0},
+        "output_name": "policy-ai-judged",
+    }
+    [judged_id] = wait_for_run(trainer, trainer.start_run(PROJECT, body)["id"])["outputs"]
+    return campaign, trainer.get_record(judged_id)
+
+
+def adversarial_evidence(
+    trainer: RegistryClient, chosen: dict[str, Any], campaign: dict[str, Any], reward_id: str, work: Path
+) -> dict[str, Any]:
+    """The candidate's responses to every adversarial prompt of the evaluation prompt set (from the
+    campaign), scored one by one by a `score` run: an `adversarial` evaluation with per-prompt results as
+    its evidence."""
+    responses = work / "campaign-responses.jsonl"
+    trainer.download_blob(campaign["spec"]["responses_blob"], responses)
+    prompt_set = trainer.get(PROJECT, "prompt-sets", EVAL_PROMPTS["name"], EVAL_PROMPTS["version"])
+    prompts = work / "campaign-prompts.jsonl"
+    trainer.download_blob(prompt_set["spec"]["prompts_blob"], prompts)
+    adversarial = {
+        p["id"]: p["text"] for p in map(json.loads, prompts.read_text().splitlines()) if p["source"] == "adversarial"
+    }
+    rows = [
+        {
+            "id": r["prompt_id"],
+            "prompt_id": r["prompt_id"],
+            "prompt": adversarial[r["prompt_id"]],
+            "response": r["response"],
+        }
+        for r in map(json.loads, responses.read_text().splitlines())
+        if r["model"] == chosen["id"] and r["prompt_id"] in adversarial
+    ]
+    outputs = trainer.upload_file(jsonl(work / "adversarial-outputs.jsonl", rows))["digest"]
+    body = {
+        "kind": "score",
+        "inputs": {"reward_checkpoint": {"id": reward_id}, "outputs_blob": outputs},
+        "params": {},
+        "output_name": "candidate-adversarial-scores",
+    }
+    [scored_id] = wait_for_run(trainer, trainer.start_run(PROJECT, body)["id"])["outputs"]
+    scored = trainer.get_record(scored_id)
+    scores_file = work / "adversarial-scores.jsonl"
+    trainer.download_blob(scored["spec"]["evidence_blob"], scores_file)
+    scores = {s["prompt_id"]: s["score"] for s in map(json.loads, scores_file.read_text().splitlines())}
+    results = [{**row, "reward": scores[row["prompt_id"]]} for row in rows]
+    evidence = trainer.upload_file(jsonl(work / "adversarial-results.jsonl", results))["digest"]
+    return trainer.register(
+        PROJECT,
+        "evaluations",
+        {
+            "name": f"{chosen['name']}-adversarial",
+            "target": {"id": chosen["id"]},
+            "prompt_set": {"id": prompt_set["id"]},
+            "spec": {
+                "type": "adversarial",
+                "summary": {"prompts": len(results), "mean_reward": scored["spec"]["summary"]["mean"]},
+                "evidence_blob": evidence,
+                "evaluators": [f"run:{scored['spec']['metadata']['run_id']}"],
+            },
+        },
+    )
+
+
+def kl_evidence(trainer: RegistryClient, chosen: dict[str, Any], work: Path) -> dict[str, Any]:
+    """KL of the candidate to its own reference model, as its run measured it on the validation prompts."""
+    figures = {k: chosen["spec"]["metrics"].get(k) for k in ("step", "kl_to_reference", "evaluation_prompts")}
+    figures["kl_coefficient"] = chosen["spec"]["kl_coefficient"]
+    evidence = trainer.upload_file(jsonl(work / "kl-figures.jsonl", [figures]))["digest"]
+    [reference] = [p for p in chosen["parents"] if p["role"] == "reference_model"]
+    return trainer.register(
+        PROJECT,
+        "evaluations",
+        {
+            "name": f"{chosen['name']}-kl",
+            "target": {"id": chosen["id"]},
+            "reference": {"id": reference["id"]},
+            "spec": {
+                "type": "kl",
+                "summary": {k: v for k, v in figures.items() if v is not None},
+                "evidence_blob": evidence,
+                "evaluators": [f"run:{chosen['spec']['run_id']}"],
+            },
+        },
+    )
+
+
+def print_ratings(judged: dict[str, Any]) -> None:
+    for rating in judged["derived"]["ratings"]:
+        where = "reference" if rating["role"] == "reference" else f"step {rating['step']}"
+        print(f"    {where}: rating {fmt(rating['rating'])} [{fmt(rating['low'])}, {fmt(rating['high'])}]")
+    candidate = judged["derived"]["candidate"]
+    print(f"    candidate (AI judge): step {candidate['step']}. {candidate['advice']}", flush=True)
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
             admin.set_member(PROJECT, principal, role)
             clients[role] = RegistryClient(served.url, token_for(served, principal))
         annotator, trainer, approver = clients["annotator"], clients["trainer"], clients["approver"]
-        say("admin: policy (deployment needs adversarial and KL evidence) and criteria 1.0.0")
-        admin.register(PROJECT, "policies", {"spec": {"deployment_requires": ["adversarial", "kl"]}})
+        say("admin: policy (deployment needs AI-judged preference, adversarial and KL evidence) and criteria 1.0.0")
+        requires = ["ai_preference", "adversarial", "kl"]
+        admin.register(PROJECT, "policies", {"spec": {"deployment_requires": requires}})
         admin.register(PROJECT, "criteria", CRITERIA)
 
         say(f"annotation lead: prompt set and the PandaLM batch ({args.pairs} pairs, 3 annotators each)")
@@ -295,10 +431,17 @@ def main(argv: list[str] | None = None) -> int:
         for c in sorted(checkpoints, key=lambda c: c["spec"]["step"]):
             m = c["spec"]["metrics"]
             print(f"    step {c['spec']['step']}: mean reward {m.get('mean_reward')}, KL {m.get('kl_to_reference')}")
-        chosen = max(checkpoints, key=lambda c: c["spec"]["metrics"].get("mean_reward") or float("-inf"))
 
-        say(f"trainer: evaluations of checkpoint step {chosen['spec']['step']} and the deployment proposal")
-        evaluations = evidence(trainer, chosen, work)
+        say("annotation lead: held-out evaluation prompts (usage reserved for validation, red-team)")
+        register_eval_prompts(annotator, work)
+        say("trainer: an evaluation campaign across the series, judged by the reward model (AI judgments)")
+        campaign, judged = judged_campaign(trainer, run["id"], reward_id)
+        print_ratings(judged)
+        chosen = trainer.get_record(judged["derived"]["candidate"]["model"])
+
+        say(f"trainer: adversarial and KL evidence of the candidate (step {chosen['spec']['step']}), the proposal")
+        evaluations = [judged, adversarial_evidence(trainer, chosen, campaign, reward_id, work)]
+        evaluations.append(kl_evidence(trainer, chosen, work))
         deployment = trainer.register(
             PROJECT,
             "deployments",
@@ -308,13 +451,33 @@ def main(argv: list[str] | None = None) -> int:
                 "evaluations": [{"id": e["id"]} for e in evaluations],
                 "spec": {
                     "justification": (
-                        f"Step {chosen['spec']['step']} has the highest mean reward on the validation prompts "
-                        "of the series; its KL to the reference and adversarial-prompt reward are attached."
+                        f"Step {chosen['spec']['step']} is the candidate of the series: the highest Bradley-Terry "
+                        "rating in the campaign the AI judge labelled; its adversarial-prompt rewards and its KL "
+                        "to its reference are attached."
                     )
                 },
             },
         )
-        say("approver (trained nothing): approves, builds and downloads the handoff package")
+        say("approver (trained nothing): reads the alarms, approves, builds and downloads the handoff package")
+        flags = approver.run_checkpoints(PROJECT, run["id"])
+        raised = sorted({f["flag"] for c in flags["checkpoints"] if c["record"] == chosen["id"] for f in c["flags"]})
+        if raised:
+            print(f"    reward-hacking alarms on the candidate: {', '.join(raised)}", flush=True)
+            approver.register(
+                PROJECT,
+                "waivers",
+                {
+                    "name": "demo-alarms",
+                    "rule": "reward_hacking_flagged",
+                    "covers": [{"id": deployment["id"]}],
+                    "spec": {
+                        "reason": (
+                            "A demo: a tiny model trained for 8 steps raises these alarms "
+                            f"({', '.join(raised)}); it is approved to show the package, never to serve anyone."
+                        )
+                    },
+                },
+            )
         approver.decide(PROJECT, "assistant", str(deployment["version"]), "approve", "demo review")
         package = approver.build_package(PROJECT, {"id": deployment["id"]})
         archive = data_dir / "handoff.zip"
@@ -332,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     say("done. Where to look:")
     print("    stages:           SFT (demonstrations) -> reward model -> RLOO (from the SFT checkpoint)")
+    print("                      -> campaign across the series, judged by the reward model -> candidate")
     print(f"    handoff package:  {archive} (handoff.html inside; handoff.pdf; manifest.dsse.json)")
     print(f"    verify it again:  .venv/bin/rlhf-registry verify {archive} --public-key {key}")
     print(f"    audit log:        {audit['tree_size']} events, root {audit['root_hash']}, ok={audit['ok']}")

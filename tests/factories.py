@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 BASE_CRITERIA: dict[str, Any] = {
@@ -122,3 +123,34 @@ def batch_body(
             **spec,
         },
     }
+
+
+def evaluation_results(name: str, n: int = 20) -> bytes:
+    """Per-prompt results (JSONL rows with prompt_id) on every prompt of `prompt_mix(n)`, its adversarial
+    ones included; `name` makes each evaluation's evidence its own blob."""
+    return "".join(
+        json.dumps({"prompt_id": f"q{i}", "evaluation": name, "score": 0.5}) + "\n" for i in range(n)
+    ).encode()
+
+
+def evaluation_body(
+    target: str, kind: str, name: str, *, evidence: str, evaluator: str, reference: str | None = None
+) -> dict[str, Any]:
+    """An evaluation of record `target` whose evidence meets its type's rules (app.decisions.evidence):
+    `evaluator` is a project member who trained nothing, `evidence` the digest of `evaluation_results`
+    on the `core-prompts` prompt set, and `reference` the target's own reference model (kl)."""
+    summary: dict[str, Any] = {"win_rate": 0.61}
+    if kind in ("human_preference", "human_rating"):
+        summary["judgments"] = 60
+    if kind == "length_reward_correlation":
+        summary.update(correlation=0.12, sample_size=20)
+    body: dict[str, Any] = {
+        "name": name,
+        "target": {"id": target},
+        "spec": {"type": kind, "summary": summary, "evidence_blob": evidence, "evaluators": [evaluator]},
+    }
+    if kind == "adversarial":
+        body["prompt_set"] = {"name": "core-prompts", "version": "1.0.0"}
+    if kind == "kl" and reference is not None:
+        body["reference"] = {"id": reference}
+    return body

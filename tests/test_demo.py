@@ -1,6 +1,7 @@
 """`make demo` end to end: the whole loop through a real `serve` with its worker, ending with `verify`
 passing on the package it built (fewer PandaLM pairs than `make demo` uses, same code path), with the SFT
-stage (a demonstration set and an `sft` checkpoint the RLOO policy starts from) in the package's records. It reads
+stage (a demonstration set and an `sft` checkpoint the RLOO policy starts from) in the package's records,
+and the deployed checkpoint the candidate of an AI-judged campaign across the series, labelled as such. It reads
 only the data shipped in `demo/data`: the environment it runs in names no folder outside the repository."""
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def test_demo_builds_an_approved_package_that_verifies(tmp_path: Path) -> None:
     policy = records[deployed]
     assert policy["spec"]["algorithm"] == "rloo"
     assert {p["role"]: p["id"] for p in policy["parents"]}["reference_model"] == sft["id"]
+    # the candidate of a campaign across the RLOO series, judged by the reward model and shown as AI judgments
+    [campaign] = [r for r in records.values() if r["kind"] == "evaluation_campaign"]
+    [judged] = [r for r in records.values() if r["kind"] == "evaluation" and r["spec"]["type"] == "ai_preference"]
+    assert {p["id"] for p in judged["parents"]} >= {campaign["id"], deployed}
+    assert judged["derived"]["ai_judged"] is True and judged["derived"]["candidate"]["model"] == deployed
+    assert [r["role"] for r in judged["derived"]["ratings"]] == ["reference", "checkpoint", "checkpoint"]
+    assert "candidate (AI judge)" in result.stdout
+    with zipfile.ZipFile(data_dir / "handoff.zip") as package:
+        report = package.read("handoff.html").decode()
+    assert "AI judge" in report and "Ratings across the series" in report
     verify = subprocess.run(
         [
             sys.executable,

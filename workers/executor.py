@@ -1,6 +1,7 @@
 """Execute one run on this worker: claim it under a lease, download its inputs by digest (verified),
-train with TRL, register what it produced with lineage, and record the outcome. Checkpoints are
-registered only once their folder is complete and uploaded, each in one transaction.
+train with TRL (or, for the runs that evaluate, generate responses or judge pairs: workers.evaluation_runs),
+register what it produced with lineage, and record the outcome. Checkpoints are registered only once
+their folder is complete and uploaded, each in one transaction.
 
 A failed run's error is `{code, detail}`: which step failed and why, in words. Its traceback goes to the
 worker's log only: the error is shown by the API and the web pages, which never show a stack trace."""
@@ -100,7 +101,8 @@ class Heartbeat(threading.Thread):
         return self.cancel_requested or self.lost
 
 
-def _event(state: AppState, run_id: str, type_: str, data: dict[str, Any]) -> None:
+def record_event(state: AppState, run_id: str, type_: str, data: dict[str, Any]) -> None:
+    """Append one event to the run, in its own transaction (the API streams it at once)."""
     uow = state.unit_of_work(request_id=f"run:{run_id}")
     try:
         run = uow.session.get(Run, run_id, with_for_update=True)
@@ -123,7 +125,8 @@ def download(state: AppState, digest: str, dest: Path) -> None:
         raise InputCorrupted(f"the stored bytes of {digest} do not hash to it; the input was not used")
 
 
-def _folder(state: AppState, record: Record, dest: Path) -> Path:
+def download_folder(state: AppState, record: Record, dest: Path) -> Path:
+    """A model record's folder under `dest`, each file checked against its digest."""
     for entry in record.spec.get("files") or []:
         download(state, entry["digest"], dest / entry["path"])
     return dest
@@ -194,6 +197,17 @@ def _end(state: AppState, run_id: str, worker: str, status: str, error: dict[str
 
 
 def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbeat) -> str:
+    from workers import evaluation_runs  # imports this module: loaded once a run executes
+
+    if run.kind in evaluation_runs.KINDS:  # nothing is trained: responses generated or pairs judged
+        finished = evaluation_runs.execute(state, run, tmp, heartbeat.should_stop)
+        if heartbeat.lost:
+            return "failed"
+        return "succeeded" if finished and not heartbeat.cancel_requested else "cancelled"
+    return _train(state, run, tmp, heartbeat)
+
+
+def _train(state: AppState, run: Run, tmp: Path, heartbeat: Heartbeat) -> str:
     from workers.launch import train_on_devices
     from workers.trainers.dispatch import run as train  # the training stack loads only where runs execute
     from workers.trainers.spec import TrainJob
@@ -212,12 +226,12 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
         if run.kind == "score":
             outputs_path = tmp / "outputs.jsonl"
             download(state, run.inputs["outputs_blob"], outputs_path)
-        base_dir = _folder(state, base, tmp / "base") if base is not None else None
-        reward_dir = _folder(state, reward, tmp / "reward") if reward is not None else None
+        base_dir = download_folder(state, base, tmp / "base") if base is not None else None
+        reward_dir = download_folder(state, reward, tmp / "reward") if reward is not None else None
         adversarial = _adversarial_prompts(state, dataset) if dataset is not None else []
 
     def on_metrics(at: int, metrics: dict[str, Any]) -> None:
-        _event(state, run.id, "metrics", {"step": at, **metrics})
+        record_event(state, run.id, "metrics", {"step": at, **metrics})
 
     def on_checkpoint(at: int, folder: Path, metrics: dict[str, Any]) -> None:
         with during(f"registering the checkpoint of step {at}"):
@@ -244,7 +258,7 @@ def _train_and_register(state: AppState, run: Run, tmp: Path, heartbeat: Heartbe
                 devices,
                 tmp / "launch",
                 state.settings.run_launch_timeout_seconds,
-                on_log=lambda data: _event(state, run.id, "log", data),
+                on_log=lambda data: record_event(state, run.id, "log", data),
             )
         else:
             result = train(job)  # in this process: no launch to wait for

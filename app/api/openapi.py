@@ -79,6 +79,10 @@ PROBLEM_DETAILS: dict[str, Any] = {
         "revoked": {**_STRING_LIST, "description": "quarantined: the revoked records upstream"},
         "missing": {"type": "array", "description": "what is required but missing"},
         "present": {**_STRING_LIST, "description": "evaluation_evidence_missing: the evidence present"},
+        "evaluation": {
+            "type": "object",
+            "description": "evaluation_evidence_insufficient: the evaluation already citing the evidence blob",
+        },
         "limit": {"type": "integer", "description": "payload_too_large: the documented limit exceeded"},
         "retry_after": {"type": "integer", "description": "rate_limited: seconds until a write is allowed"},
     },

@@ -14,6 +14,7 @@ import typer
 from app.cli import (
     audit,
     blobs,
+    campaigns,
     criteria,
     data,
     demonstrations,
@@ -53,6 +54,7 @@ app.add_typer(data.batches_app, name="batches")
 app.add_typer(data.datasets_app, name="datasets")
 app.add_typer(demonstrations.demonstrations_app, name="demonstrations")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(campaigns.campaigns_app, name="campaigns")
 app.add_typer(models.models_app, name="models")
 app.add_typer(lineage.deployments_app, name="deployments")
 app.add_typer(packages.package_app, name="package")

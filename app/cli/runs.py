@@ -23,8 +23,12 @@ FINAL = ("succeeded", "failed", "cancelled")
 def _input(text: str) -> tuple[str, Any]:
     role, _, value = text.partition("=")
     if not role or not value:
-        raise usage_error(f"--input {text!r}: expected ROLE=NAME@VERSION, ROLE=<record id> or outputs_blob=sha256:...")
-    if role == "outputs_blob" or value.startswith("sha256:"):
+        raise usage_error(
+            f"--input {text!r}: expected ROLE=NAME@VERSION, ROLE=<record id>, outputs_blob=sha256:... or "
+            "policy_run=<run id>"
+        )
+    # a blob digest and a campaign's policy run (a run, not a record) go as given
+    if role in ("outputs_blob", "policy_run") or value.startswith("sha256:"):
         return role, value
     return role, reference(value)
 
@@ -44,7 +48,7 @@ def _params(text: str) -> dict[str, Any]:
 @runs_app.command("start")
 def start(
     project: str,
-    kind: Annotated[str, typer.Option(help="sft | reward_model | dpo | rloo | grpo | ppo | score")],
+    kind: Annotated[str, typer.Option(help="sft | reward_model | dpo | rloo | grpo | ppo | score | campaign | judge")],
     inputs: Annotated[list[str], typer.Option("--input", help=f"ROLE=REF, REF being {FORMS} (repeat)")],
     params: Annotated[str, typer.Option(help="JSON object of training parameters")] = "{}",
     output_name: Annotated[str | None, typer.Option()] = None,
@@ -149,3 +153,45 @@ def _output_labels(client: RegistryClient, record_ids: list[str]) -> list[str]:
         else:
             labels.append(f"{record['kind']} {label(record)}")
     return labels
+
+
+FIGURES = (
+    ("mean reward", "mean_reward"),
+    ("KL", "kl_to_reference"),
+    ("length", "mean_completion_length"),
+    ("length~reward", "length_reward_correlation"),
+    ("adversarial reward", "adversarial_mean_reward"),
+)
+
+
+@runs_app.command("checkpoints")
+def checkpoints(
+    project: str,
+    run_id: str,
+    flagged: Annotated[
+        bool, typer.Option("--flagged", help="print only the flagged checkpoints, one name@version a line")
+    ] = False,
+) -> None:
+    """A policy run's checkpoint series: each checkpoint's figures and reward-hacking alarms."""
+    with RegistryClient() as client:
+        report = client.run_checkpoints(project, run_id)
+    series = report["series"]
+    if flagged:
+        for checkpoint in report["checkpoints"]:
+            if checkpoint["flags"]:
+                out.print(f"{series}@{checkpoint['version']}", markup=False)
+        return
+    table = Table("checkpoint", "step", *(title for title, _ in FIGURES), "alarms", title=f"run {run_id}")
+    for checkpoint in report["checkpoints"]:
+        table.add_row(
+            escape(f"{series}@{checkpoint['version']}"),
+            "-" if checkpoint["step"] is None else str(checkpoint["step"]),
+            *("-" if checkpoint[key] is None else f"{checkpoint[key]:.4g}" for _, key in FIGURES),
+            escape(", ".join(f["flag"] for f in checkpoint["flags"])) or "none",
+        )
+    out.print(table)
+    for checkpoint in report["checkpoints"]:
+        for flag in checkpoint["flags"]:
+            out.print(
+                f"{series}@{checkpoint['version']} {flag['flag']}: {flag['detail']}", markup=False, soft_wrap=True
+            )

@@ -224,6 +224,17 @@ class RegistryClient:
         result: dict[str, Any] = self._call("POST", f"/v1/projects/{project}/runs/{run_id}/cancel")
         return result
 
+    def run_checkpoints(self, project: str, run_id: str) -> dict[str, Any]:
+        """A policy run's checkpoint series: figures per checkpoint and their reward-hacking flags."""
+        result: dict[str, Any] = self._call("GET", f"/v1/projects/{project}/runs/{run_id}/checkpoints")
+        return result
+
+    def candidate(self, project: str, series: str, *, human_only: bool = False) -> dict[str, Any]:
+        """The deployment candidate of a policy-checkpoint series, from its latest campaign evaluation."""
+        path = f"/v1/projects/{project}/policy-checkpoints/{series}/candidate"
+        result: dict[str, Any] = self._call("GET", path, params={"human_only": str(human_only).lower()})
+        return result
+
     def audit(self, **params: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/audit", params=params)
         return result
@@ -287,3 +298,15 @@ class RegistryClient:
             )
         tmp.replace(dest)
         return digest
+
+    def export_tasks(self, project: str, name: str, version: str, fmt: str, dest: Path) -> None:
+        """Stream an evaluation campaign's blinded tasks in `fmt` (jsonl, label-studio, argilla) to
+        `dest`; the file appears under its name only once complete."""
+        tmp = dest.with_name(dest.name + ".part")
+        path = f"/v1/projects/{project}/evaluation-campaigns/{name}/{version}/tasks"
+        with self._http.stream("GET", path, params={"format": fmt}, timeout=None) as response:
+            raise_for_problem(response)
+            with tmp.open("wb") as fh:
+                for chunk in response.iter_bytes(CHUNK):
+                    fh.write(chunk)
+        tmp.replace(dest)

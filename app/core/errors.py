@@ -135,6 +135,41 @@ class EvaluationEvidenceMissing(AppError):
     title = "Evaluation evidence missing"
 
 
+class EvaluationEvidenceInsufficient(AppError):
+    """Evidence of a required type exists but does not prove what its type claims (human evaluators
+    independent of the checkpoint, adversarial prompts of a registered prompt set, KL against the
+    checkpoint's own reference, a correlation with its sample size, one evidence blob per type)."""
+
+    status = 409
+    code = "evaluation_evidence_insufficient"
+    title = "Evaluation evidence insufficient"
+
+
+class NotDeploymentCandidate(AppError):
+    """The deployed checkpoint is not its series' candidate (the highest-rated in the latest campaign)."""
+
+    status = 409
+    code = "not_deployment_candidate"
+    title = "Not the deployment candidate"
+
+
+class RewardHackingFlagged(AppError):
+    """The checkpoint carries a reward-hacking flag (reward_flat, kl_runaway, length_exploit,
+    adversarial_regression, human_rating_peaked_earlier)."""
+
+    status = 409
+    code = "reward_hacking_flagged"
+    title = "Reward-hacking flag raised"
+
+
+class AiReviewInsufficient(AppError):
+    """AI-labelled items enter a dataset only after a human review sample agreed with them enough."""
+
+    status = 409
+    code = "ai_review_insufficient"
+    title = "AI labels insufficiently reviewed"
+
+
 class SeparationOfDuties(AppError):
     status = 403
     code = "separation_of_duties"

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict
 
 from app.access import service as access_service
-from app.api.deps import PrincipalDep, UowDep
+from app.api.deps import PrincipalDep, StateDep, UowDep
 from app.core.errors import NotFound
 from app.decisions import service
 from app.decisions.schemas import RecordEventPage, RecordEventRead, RevocationRead
@@ -36,11 +36,12 @@ def _decide(
     body: DecisionBody,
     uow: UowDep,
     principal: PrincipalDep,
+    state: StateDep,
     decision: Literal["approved", "rejected"],
 ) -> dict[str, Any]:
     access = access_service.project_access(uow.session, principal, project, APPROVERS)
     deployment = records_service.get_in_project(uow.session, access.project.id, "deployment", name, version)
-    event = service.decide(uow, deployment, project, principal.name, decision, body.note)
+    event = service.decide(uow, deployment, project, principal.name, decision, body.note, state.blobs)
     return service.event_to_dict(event)
 
 
@@ -53,9 +54,10 @@ def approve(
     version: str,
     uow: UowDep,
     principal: PrincipalDep,
+    state: StateDep,
     body: Annotated[DecisionBody, Body()] = DecisionBody(),
 ) -> dict[str, Any]:
-    return _decide(project, name, version, body, uow, principal, "approved")
+    return _decide(project, name, version, body, uow, principal, state, "approved")
 
 
 @router.post(
@@ -67,9 +69,10 @@ def reject(
     version: str,
     uow: UowDep,
     principal: PrincipalDep,
+    state: StateDep,
     body: Annotated[DecisionBody, Body()] = DecisionBody(),
 ) -> dict[str, Any]:
-    return _decide(project, name, version, body, uow, principal, "rejected")
+    return _decide(project, name, version, body, uow, principal, state, "rejected")
 
 
 def _visible(uow: UowDep, principal: PrincipalDep, record_id: str, roles: frozenset[str]) -> tuple[Any, str]:

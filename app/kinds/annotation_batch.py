@@ -1,5 +1,10 @@
-"""Annotation batches: human preference judgements, tagged with the criteria and prompt-set versions
-they followed, with quality-control figures derived at registration and gated at use."""
+"""Annotation batches: preference judgements, tagged with the criteria and prompt-set versions they
+followed, with quality-control figures derived at registration and gated at use.
+
+A batch is human-labelled, or `ai_labelled`: every label an AI judge's (annotator `ai:<judge>`), with
+a `review_sample` of its pairs for humans to label again. A batch that `reviews` an AI-labelled one
+holds those humans' labels, each beside the AI's label of the pair, so its QC measures how far the AI
+can be trusted; a dataset takes AI labels only once such a review agrees enough (preference_dataset)."""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import select
 
 from app.core.digests import is_digest
+from app.kinds.ai_review import PAIR_COLUMNS, check_labellers, check_review, check_reviewable, reviewed_sample
 from app.kinds.base import KindContext, KindDefinition, ParentRole
 from app.kinds.prompt_set import prompts_of
 from app.kinds.tables import RowErrors, TableLimits, iter_blob_tables, read_blob_table, rows_table
@@ -58,9 +64,31 @@ class AnnotationBatchSpec(BaseModel):
     collected_to: str = Field(min_length=1)
     ai_assisted: bool = False
     ai_model: str | None = None
+    # every label is an AI judge's; such a batch is AI-assisted by the judge it names as ai_model
+    ai_labelled: bool = False
+    # pair ids of an AI-labelled batch drawn for human review (a `judge` run draws them by prompt source)
+    review_sample: list[str] | None = None
     items: list[dict[str, Any]] | None = None
     items_blob: str | None = None
     metadata: dict[str, Any] = {}
+
+    @field_validator("ai_labelled")
+    @classmethod
+    def _judge_named(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not (info.data.get("ai_assisted") and info.data.get("ai_model")):
+            raise ValueError("an AI-labelled batch is AI-assisted: set ai_assisted and name the judge as ai_model")
+        return value
+
+    @field_validator("review_sample")
+    @classmethod
+    def _sample_of_ai_labels(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        if not info.data.get("ai_labelled"):
+            raise ValueError("only an ai_labelled batch has a review sample")
+        if len(set(value)) != len(value):
+            raise ValueError("a pair id is listed twice")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> AnnotationBatchSpec:
@@ -86,6 +114,21 @@ def load_items(spec: dict[str, Any], store: BlobStore) -> pa.Table:
 
 def items_of(record: Record, store: BlobStore) -> pa.Table:
     return load_items(record.spec, store)
+
+
+def items_on_pairs(record: Record, store: BlobStore, pair_ids: pa.ChunkedArray) -> pa.Table:
+    """A batch's items on `pair_ids` (PAIR_COLUMNS), read slice by slice: a review samples a few pairs
+    of a batch whose texts need not all sit in memory at once."""
+    where: list[Any] = ["body", "reviews"]
+    spec = record.spec
+    slices = (
+        iter_blob_tables(store, spec["items_blob"], ITEM_SCHEMA, where=where)
+        if spec.get("items_blob")
+        else [rows_table(spec["items"], ITEM_SCHEMA, where=where)]
+    )
+    wanted = pc.unique(pair_ids)
+    parts = [part.filter(pc.is_in(part["pair_id"], wanted)).select(PAIR_COLUMNS) for part in slices]
+    return pa.concat_tables(parts) if parts else ITEM_SCHEMA.empty_table().select(PAIR_COLUMNS)
 
 
 def _thin(table: pa.Table) -> pa.Table:
@@ -170,14 +213,21 @@ def validate_items(table: pa.Table, *, prompt_ids: pa.Array, dimensions: set[str
 
 
 def earlier_qc(ctx: KindContext) -> list[dict[str, Any]]:
-    """QC of the project's earlier batches (oldest first), for drift."""
+    """QC of the project's earlier batches (oldest first), for drift: AI-labelled batches are compared
+    with AI-labelled ones and human batches with human ones, since a judge's tie rate or position bias
+    says nothing about a vendor's."""
     stmt = (
         select(Record.derived)
         .where(Record.project_id == ctx.project_id, Record.kind == "annotation_batch")
         .order_by(Record.id.desc())
         .limit(HISTORY_BATCHES)
     )
-    return [derived["qc"] for derived in reversed(ctx.session.scalars(stmt).all()) if "qc" in derived]
+    ai_labelled = ctx.spec["ai_labelled"]
+    return [
+        derived["qc"]
+        for derived in reversed(ctx.session.scalars(stmt).all())
+        if "qc" in derived and bool(derived["qc"].get("ai_labelled")) == ai_labelled
+    ]
 
 
 class AnnotationBatchKind(KindDefinition):
@@ -200,6 +250,8 @@ class AnnotationBatchKind(KindDefinition):
     parent_roles: ClassVar[tuple[ParentRole, ...]] = (
         ParentRole("criteria", ("criteria",)),
         ParentRole("prompt_set", ("prompt_set",)),
+        # the AI-labelled batch whose sample this batch's humans labelled again
+        ParentRole("reviews", ("annotation_batch",), required=False),
     )
     spec_model = AnnotationBatchSpec
 
@@ -213,17 +265,34 @@ class AnnotationBatchKind(KindDefinition):
         prompt_ids = prompts_of(prompt_set, ctx.store)["id"].combine_chunks()
         dimensions = {d["name"] for d in criteria.spec["dimensions"]}
         validate_items(table, prompt_ids=prompt_ids, dimensions=dimensions)
+        check_labellers(table, ctx.spec)
+        if ctx.parents["reviews"]:
+            [reviewed] = ctx.parents["reviews"]
+            check_reviewable(ctx.spec, reviewed)
+            review = load_items(ctx.spec, ctx.store).select(PAIR_COLUMNS)
+            check_review(review, reviewed, items_on_pairs(reviewed, ctx.store, review["pair_id"]))
         ctx.scratch["items"] = table
 
     def derive(self, ctx: KindContext) -> dict[str, Any]:
         table: pa.Table = ctx.scratch["items"]
         [criteria] = ctx.parents["criteria"]
         [prompt_set] = ctx.parents["prompt_set"]
-        qc = compute_qc(table, ctx.policy.spec, history=earlier_qc(ctx), policy_version=ctx.policy.version)
-        return {
+        reviewed = ctx.parents["reviews"][0] if ctx.parents["reviews"] else None
+        qc = compute_qc(
+            table,
+            ctx.policy.spec,
+            history=earlier_qc(ctx),
+            policy_version=ctx.policy.version,
+            ai_labelled=ctx.spec["ai_labelled"],
+            reviewed=None if reviewed is None else reviewed_sample(reviewed),
+        )
+        derived: dict[str, Any] = {
             "criteria": {"name": criteria.name, "version": criteria.version},
             "prompt_set": {"name": prompt_set.name, "version": prompt_set.version},
             "items": table.num_rows,
             "prompts_covered": pc.count_distinct(table["prompt_id"]).as_py(),
             "qc": qc,
         }
+        if reviewed is not None:
+            derived["reviews"] = {"id": reviewed.id, "name": reviewed.name, "version": reviewed.version}
+        return derived

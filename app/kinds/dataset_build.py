@@ -11,6 +11,9 @@ file written from them has the same bytes (same pyarrow version). Steps, each co
   5. prompts reserved for production validation kept out of the dataset;
   6. split by prompt: prompts ordered by sha256(seed:prompt_id), the first round(share * n) go to
      validation, so no prompt is in both splits.
+Votes from AI-labelled batches (an `ai_labelled` column of the items) count like any other, and the
+counts say how many pairs out carry one (`ai_labelled_pairs`) and how many carry nothing else
+(`ai_only_pairs`): a dataset never passes AI labels off as human ones.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def canonical_votes(items: pa.Table, dimensions: list[str]) -> pa.Table:
     }
     for value in ("first", "second", "tie"):
         columns[f"v_{value}"] = pc.cast(pc.equal(label, value), pa.int64())
+    columns["ai_votes"] = pc.cast(items["ai_labelled"], pa.int64())
     for dim in dimensions:
         name = f"dim__{dim}"
         if name in items.column_names:
@@ -78,9 +82,10 @@ def split_prompts(prompt_ids: list[str], share: float, seed: int) -> set[str]:
 def build(
     items: pa.Table, prompts: pa.Table, dimensions: list[str], rules: BuildRules
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """(dataset table, counts) from items of every batch and the prompts they reference."""
+    """(dataset table, counts) from items of every batch (each marked `ai_labelled` or not) and the
+    prompts they reference."""
     votes = canonical_votes(items, dimensions)
-    sums = [c for c in votes.column_names if c.startswith(("v_", "d_"))]
+    sums = [c for c in votes.column_names if c.startswith(("v_", "d_", "ai_"))]
     pairs = votes.group_by(KEY).aggregate([(c, "sum") for c in sums]).sort_by([(k, "ascending") for k in KEY])
     first = pairs["v_first_sum"].to_numpy()
     second = pairs["v_second_sum"].to_numpy()
@@ -167,6 +172,10 @@ def build(
     counts["prompts_validation"] = len(validation)
     counts["prompts_out"] = len(set(kept["prompt_id"].to_pylist()))
     counts["high_disagreement_pairs"] = int(disagreement.sum())
+    ai_votes = kept["ai_votes_sum"].to_numpy()
+    all_votes = kept["v_first_sum"].to_numpy() + kept["v_second_sum"].to_numpy() + kept["v_tie_sum"].to_numpy()
+    counts["ai_labelled_pairs"] = int((ai_votes > 0).sum())
+    counts["ai_only_pairs"] = int(((ai_votes > 0) & (ai_votes == all_votes)).sum())
     return table, counts
 
 

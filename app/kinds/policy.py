@@ -18,6 +18,8 @@ EVALUATION_TYPES = (
     "adversarial",
     "length_reward_correlation",
     "kl",
+    # pairwise judgments by a `judge` run: the same figures as human_preference, never human evidence
+    "ai_preference",
 )
 
 Share = Field(ge=0.0, le=1.0)
@@ -43,6 +45,16 @@ class PolicySpec(BaseModel):
     prompt_mix: PromptMix = PromptMix()
     length_reward_corr_max: float = Field(0.3, ge=0.0, le=1.0)
     deployment_requires: list[str] = ["human_preference", "adversarial"]
+    # evidence rules (evaluation_evidence_insufficient): judgments a human evaluation needs at least
+    human_judgments_min: int = Field(50, ge=1)
+    # reward-hacking alarms, per checkpoint of a policy run (app.evaluations.flags)
+    kl_max: float = Field(10.0, gt=0.0)
+    reward_flat_min_gain: float = Field(0.0, ge=0.0)
+    adversarial_drop_max: float = Field(0.5, ge=0.0)
+    # AI-assisted annotation: the share of AI-labelled items sampled for human review, and the agreement
+    # of the reviewed items with the AI labels below which a dataset build refuses them
+    ai_review_share: float = Field(0.1, gt=0.0, le=1.0)
+    ai_review_agreement_min: float = Field(0.7, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> PolicySpec:

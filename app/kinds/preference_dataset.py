@@ -1,8 +1,9 @@
 """Preference datasets: the server consolidates registered batches into TRL-format Parquet.
 
-Batches must share the criteria name and MAJOR version (`criteria_incompatible`) and pass their QC
-gate (`qc_gate_blocked`), each unless an approver registered a waiver covering the batch; the waivers
-used become parents of the dataset."""
+Batches must share the criteria name and MAJOR version (`criteria_incompatible`), pass their QC gate
+(`qc_gate_blocked`) and, when AI-labelled, have a human review that agrees with them at least as much
+as the policy asks (`ai_review_insufficient`), each unless an approver registered a waiver covering the
+batch; the waivers used become parents of the dataset."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from app.core.errors import CriteriaIncompatible, QcGateBlocked, ValidationFailed
+from app.core.errors import AiReviewInsufficient, CriteriaIncompatible, QcGateBlocked, ValidationFailed
+from app.kinds.ai_review import best_reviews, review_agreement
 from app.kinds.annotation_batch import items_of
 from app.kinds.base import KindContext, KindDefinition, ParentRole
 from app.kinds.dataset_build import BuildRules, build, to_parquet_bytes
+from app.kinds.policy import DEFAULT_POLICY
 from app.kinds.prompt_set import prompts_of
 from app.kinds.semver import Semver
 from app.kinds.waiver import waivers_covering
@@ -55,9 +58,20 @@ def _reasons(batch: Record) -> str:
     return "; ".join(batch.derived["qc"].get("gate_reasons", []))
 
 
+def _below(agreement: float | None, floor: float) -> bool:
+    """Whether a review agreement (None: no review) falls short of the policy floor."""
+    return agreement is None or agreement < floor
+
+
+def _review_line(batch: Record, agreement: float | None) -> str:
+    found = "no review" if agreement is None else f"best review agreement {agreement:.3f}"
+    return f"{batch.name} v{batch.version} ({found})"
+
+
 def _flat_items(batch: Record, ctx: KindContext) -> pa.Table:
     table = items_of(batch, ctx.store)
     columns = {name: table[name] for name in ITEM_COLUMNS}
+    columns["ai_labelled"] = pa.repeat(pa.scalar(bool(batch.spec.get("ai_labelled"))), table.num_rows)
     if "dimensions" in table.column_names and pa.types.is_struct(table["dimensions"].type):
         struct = table["dimensions"]
         for index in range(struct.type.num_fields):
@@ -102,6 +116,7 @@ class PreferenceDatasetKind(KindDefinition):
         ctx.scratch["criteria"] = criteria
         self._check_criteria(ctx, batches, criteria)
         self._check_gates(ctx, batches)
+        self._check_ai_reviews(ctx, batches)
 
     def _criteria_of(self, ctx: KindContext, batches: list[Record]) -> dict[str, Record]:
         ids = {_parent_id(b, "criteria") for b in batches}
@@ -149,6 +164,40 @@ class PreferenceDatasetKind(KindDefinition):
                 extra={"batches": [b.id for b in unwaived]},
             )
 
+    def _check_ai_reviews(self, ctx: KindContext, batches: list[Record]) -> None:
+        """AI labels enter only behind a human review of their sample that agrees with them at least
+        `ai_review_agreement_min` (the best of the batch's reviews counts)."""
+        labelled = [b for b in batches if b.spec.get("ai_labelled")]
+        # a policy registered before the floor existed holds no value for it
+        floor = float(ctx.policy.spec.get("ai_review_agreement_min", DEFAULT_POLICY["ai_review_agreement_min"]))
+        reviews = best_reviews(ctx.session, ctx.project_id, [b.id for b in labelled])
+        agreements = {b.id: review_agreement(reviews.get(b.id)) for b in labelled}
+        short = [b for b in labelled if _below(agreements[b.id], floor)]
+        unwaived = self._waive(ctx, "ai_review_insufficient", short)
+        if unwaived:
+            raise AiReviewInsufficient(
+                f"AI-labelled batches whose human review does not reach the agreement floor {floor:g}: "
+                + ", ".join(_review_line(b, agreements[b.id]) for b in unwaived)
+                + ". Have humans label their review_sample in a batch that reviews them, or an approver may "
+                "register a waiver for rule ai_review_insufficient",
+                extra={
+                    "batches": [b.id for b in unwaived],
+                    "agreements": [agreements[b.id] for b in unwaived],
+                    "floor": floor,
+                },
+            )
+        waived = {b.id for b in short}
+        ctx.scratch["ai_reviews"] = [
+            {
+                "batch": b.id,
+                "review": reviews[b.id].id if b.id in reviews else None,
+                "agreement": agreements[b.id],
+                "floor": floor,
+                "waived": b.id in waived,
+            }
+            for b in labelled
+        ]
+
     def derive(self, ctx: KindContext) -> dict[str, Any]:
         batches = ctx.parents["batches"]
         criteria: dict[str, Record] = ctx.scratch["criteria"]
@@ -195,5 +244,6 @@ class PreferenceDatasetKind(KindDefinition):
                 if b.derived.get("qc", {}).get("gate") == "warn"
             ],
             "waivers": [w.id for w, _ in ctx.added_parents],
+            "ai_reviews": ctx.scratch["ai_reviews"],
             "files": [{"path": "dataset.parquet", "digest": info.digest, "size": info.size}],
         }

@@ -16,6 +16,7 @@ from app.kinds.criteria import CriteriaKind
 from app.kinds.demonstration_set import DemonstrationSetKind
 from app.kinds.deployment import DeploymentKind
 from app.kinds.evaluation import EvaluationKind
+from app.kinds.evaluation_campaign import EvaluationCampaignKind
 from app.kinds.handoff_package import HandoffPackageKind
 from app.kinds.policy import PolicyKind
 from app.kinds.preference_dataset import PreferenceDatasetKind
@@ -35,6 +36,7 @@ KINDS: dict[str, KindDefinition] = {
         BaseModelKind(),
         RewardCheckpointKind(),
         PolicyCheckpointKind(),
+        EvaluationCampaignKind(),
         EvaluationKind(),
         DeploymentKind(),
         HandoffPackageKind(),

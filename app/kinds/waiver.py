@@ -18,7 +18,16 @@ from app.records.models import Record, RecordEdge
 
 # Rules a team may deliberately override. Separation of duties and the immutability of records are
 # never waivable.
-WAIVABLE_RULES = ("criteria_incompatible", "qc_gate_blocked", "evaluation_evidence_missing", "quarantined")
+WAIVABLE_RULES = (
+    "criteria_incompatible",
+    "qc_gate_blocked",
+    "evaluation_evidence_missing",
+    "evaluation_evidence_insufficient",
+    "not_deployment_candidate",
+    "reward_hacking_flagged",
+    "ai_review_insufficient",
+    "quarantined",
+)
 
 
 class WaiverSpec(BaseModel):

@@ -7,7 +7,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from app.packages import plots
+from app.packages import campaign, plots
 from app.packages.evidence import RewardSamples, reward_samples
 from app.packages.gather import Closure
 from app.packages.lineage_svg import SvgNode, render_svg
@@ -30,7 +30,9 @@ def label(record: Record) -> str:
 
 def warnings_of(closure: Closure, samples: list[RewardSamples]) -> list[str]:
     """Everything an approver must not miss, in a fixed order: revocations, quarantine, staleness, QC
-    gates, prompt-mix and dataset warnings, waived evidence, and gaps in the reward evidence."""
+    gates, prompt-mix and dataset warnings, waived evidence, the deployed checkpoint's reward-hacking
+    flags and a deployment of a checkpoint that is not its series' candidate, and gaps in the reward
+    evidence."""
     graph = closure.graph
     reasons = {e.record_id: str(e.data.get("reason", "")) for e in closure.events if e.type == "revoked"}
     out: list[str] = []
@@ -53,6 +55,7 @@ def warnings_of(closure: Closure, samples: list[RewardSamples]) -> list[str]:
         out.append(
             f"approved without evaluation evidence {waived}, under waiver(s) {closure.approval.data.get('waivers')}"
         )
+    out += campaign.warnings(closure)
     if not samples:
         out.append(
             "no sample-level reward evidence (a reward_score or length_reward_correlation evaluation with a JSONL "
@@ -141,7 +144,8 @@ def _lineage_svg(closure: Closure) -> str:
 def build_document(closure: Closure, store: BlobStore, *, package_name: str, inputs: str, key_id: str) -> Document:
     samples = reward_samples(closure, store)
     warnings = warnings_of(closure, samples)
-    figures = _plots(closure, samples)
+    choice, rating_figures = campaign.ratings(closure)
+    figures = [*_plots(closure, samples), *rating_figures]
     drawn = [p for p in figures if isinstance(p, plots.Plot)]
     graph = closure.graph
     labels = {f"record:{r.id}": label(r) for r in closure.records.values()} | {
@@ -169,6 +173,8 @@ def build_document(closure: Closure, store: BlobStore, *, package_name: str, inp
         "series": closure.series,
         "series_metrics": plots.series_metrics(closure.series),
         "deployment_evaluations": closure.parents(closure.deployment, "evaluations"),
+        "ratings": choice,
+        "flags": campaign.flags(closure),
         "evaluations_of": {r.id: closure.children(r, "evaluation", "target") for r in closure.records.values()},
         "samples": samples,
         "waivers": closure.of_kind("waiver"),

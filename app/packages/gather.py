@@ -2,7 +2,8 @@
 
 The package covers the deployment's whole upstream closure (policy checkpoint, reward checkpoint or
 dataset, batches, prompt sets, criteria, base model, waivers that became parents), the policy checkpoint
-series the deployed one was chosen from, every evaluation of a checkpoint in it (the evidence), the
+series the deployed one was chosen from and the reward-hacking flags of each, every evaluation of a
+checkpoint in it (the evidence, campaign evaluations that compared it included), the
 waivers covering any of those records, the project policy the approval used, the decisions on them, the
 training runs that produced the checkpoints, and the audit events that touched any of it. Everything
 added is closed upstream again, so every parent of an included record is included too: that is what
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import event_to_dict
 from app.core.digests import digest_of
 from app.core.errors import DeploymentNotApproved, ValidationFailed
+from app.evaluations import flags as flags_service
 from app.kinds.base import EffectivePolicy
 from app.kinds.policy import DEFAULT_POLICY
 from app.kinds.registry import kinds_where, rank_of
@@ -41,6 +43,8 @@ class Closure:
     events: list[RecordEvent]
     audit: list[dict[str, Any]]
     runs: dict[str, Run]
+    # reward-hacking flags of each checkpoint of the series, under the policy the approval used
+    flags: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     parents_index: dict[str, list[tuple[str, Record]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +80,7 @@ class Closure:
                 "runs": sorted([run.id, run.status, run.outputs, run.config] for run in self.runs.values()),
                 # staleness depends on criteria outside the closure (a newer MAJOR version)
                 "stale": sorted(i for i in self.records if self.graph.stale(i)),
+                "flags": sorted([i, [f["flag"] for f in found]] for i, found in self.flags.items()),
             }
         )
 
@@ -141,6 +146,10 @@ def gather(session: Session, deployment: Record, project_name: str) -> Closure:
     model_kinds = kinds_where(is_model=True)
     models = [i for i in known if first.nodes[i].kind in model_kinds]
     evaluations = list(session.scalars(repository.children_of(models, kind="evaluation", role="target")))
+    # campaign evaluations name the models they rated as `compared`, not as a target: those of the series
+    # (a campaign of another series that shares its reference model is another series' evidence)
+    series_ids = [r.id for r in series]
+    evaluations += session.scalars(repository.children_of(series_ids, kind="evaluation", role="compared"))
     known |= {e.id for e in evaluations}
     waivers = list(session.scalars(repository.children_of(known, kind="waiver", role="covers")))
     start = [deployment.id, *(r.id for r in series), *(e.id for e in evaluations), *(w.id for w in waivers)]
@@ -165,4 +174,5 @@ def gather(session: Session, deployment: Record, project_name: str) -> Closure:
         events=list(session.scalars(repository.events_of(list(records)))),
         audit=audit,
         runs=runs,
+        flags={r.id: flags_service.checkpoint_flags(session, r, policy.spec) for r in series},
     )

@@ -321,3 +321,54 @@ def series_metrics(series: Sequence[Record]) -> list[str]:
             if key != "step" and not math.isnan(_num(value)):
                 counts[key] = counts.get(key, 0) + 1
     return sorted(counts, key=lambda k: (-counts[k], k))
+
+
+def _spread(rating: float, bound: Any) -> float:
+    """The length of one arm of an interval bar; 0 where the bound was not measured."""
+    value = _num(bound)
+    return 0.0 if math.isnan(value) else abs(rating - value)
+
+
+def ratings_across_checkpoints(name: str, title: str, derived: dict[str, Any], deployed: str) -> Plot | NotDrawn:
+    """Each checkpoint's Bradley-Terry rating (Bradley and Terry 1952) with its 95% bootstrap interval,
+    by training step, from a campaign evaluation's derived figures: the reference model is the line at 0,
+    the candidate (highest rating) is ringed and the deployed checkpoint marked. `title` says who judged,
+    so that an AI judge's figure is never read as human evidence."""
+    ai = bool(derived.get("ai_judged"))
+    ratings: list[dict[str, Any]] = derived.get("ratings") or []
+    rows = [r for r in ratings if r.get("role") == "checkpoint" and not math.isnan(_num(r.get("rating")))]
+    if len(rows) < 2:
+        return NotDrawn(
+            name, title, f"the campaign rates {len(rows)} checkpoint(s): a shape across the series needs two or more."
+        )
+    steps = [_num(row.get("step")) for row in rows]
+    by_step = not any(math.isnan(s) for s in steps) and len(set(steps)) == len(steps)
+    xs = steps if by_step else [float(i) for i in range(len(rows))]
+    ys = [_num(row["rating"]) for row in rows]
+    arms = [
+        [_spread(y, row.get("low")) for y, row in zip(ys, rows, strict=True)],
+        [_spread(y, row.get("high")) for y, row in zip(ys, rows, strict=True)],
+    ]
+    figure = _figure(8.0, 4.4)
+    axes = figure.add_subplot()
+    reference = next((r for r in ratings if r.get("role") == "reference"), {})
+    who = "AI judge" if ai else "human"
+    axes.axhline(0.0, color="#555555", linestyle="--", linewidth=1, label=f"reference v{reference.get('version')} (0)")
+    axes.errorbar(xs, ys, yerr=arms, marker="o", capsize=4, color=COLORS[1 if ai else 0], label=f"{who} rating, 95% CI")
+    candidate = (derived.get("candidate") or {}).get("model")
+    for x, y, row in zip(xs, ys, rows, strict=True):
+        axes.annotate(f"v{row.get('version')}", (x, y), textcoords="offset points", xytext=(10, 6), fontsize=8)
+        if row.get("model") == candidate:
+            axes.scatter([x], [y], s=220, facecolors="none", edgecolors="green", linewidths=2, label="candidate")
+        if row.get("model") == deployed:
+            axes.axvline(x, color="red", linestyle=":", linewidth=1.2, label="deployed checkpoint")
+    if not by_step:
+        axes.set_xticks(xs, [f"v{row.get('version')}" for row in rows])
+    axes.set_xlabel("training step" if by_step else "checkpoint (no training step declared)")
+    axes.set_ylabel("Bradley-Terry rating (log-odds)")
+    axes.legend(fontsize=9, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    caption = (
+        "Each checkpoint's rating against the reference model (0) with its 95% bootstrap interval: a rise then "
+        "a fall is quality peaking before the end of training."
+    )
+    return Plot(name, title, caption + (" Judged by an AI judge: not human evidence." if ai else ""), _png(figure))

@@ -107,6 +107,19 @@ def library_versions_of(outputs: list[Record], store: BlobStore) -> dict[str, st
     return {}
 
 
+def _pinned_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """A run's inputs by role; a `campaign` run's `policy_run` stands for the checkpoints and the reference
+    it pinned, each a record input of its own."""
+    found: list[tuple[str, Any]] = []
+    for role, pinned in sorted(inputs.items()):
+        if isinstance(pinned, dict) and "digest" not in pinned and "checkpoints" in pinned:
+            found += [(f"{role}.checkpoints", c) for c in pinned["checkpoints"]]
+            found += [(f"{role}.reference", pinned["reference"])] if pinned.get("reference") else []
+        else:
+            found.append((role, pinned))
+    return found
+
+
 def run_statement(
     project: str, records: Mapping[str, Record], run: Run, outputs: list[Record], store: BlobStore
 ) -> dict[str, Any]:
@@ -114,7 +127,7 @@ def run_statement(
     (a package's closure), the inputs among them described with their blobs, the others by their pinned
     digest only."""
     dependencies: list[dict[str, Any]] = []
-    for role, pinned in sorted(run.inputs.items()):
+    for role, pinned in _pinned_inputs(run.inputs):
         if isinstance(pinned, dict):
             record = records.get(str(pinned["id"]))
             if record is not None:

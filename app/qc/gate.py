@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 PASS, WARN, BLOCK = "pass", "warn", "block"
+AI_LABELLED_REASON = (
+    "AI-labelled: every label is an AI judge's, one per pair, so no figure here is human agreement; "
+    "a dataset takes it only once a human review of its sample agrees with it (ai_review_insufficient)"
+)
 
 
 def agreement_figure(qc: Mapping[str, Any]) -> float | None:
@@ -23,6 +27,9 @@ def gate(qc: Mapping[str, Any], policy: Mapping[str, Any]) -> tuple[str, list[st
     Rules, each adding a reason; the gate is the worst level reached:
     agreement (``agreement_figure``) below ``kappa_floor`` -> block; below ``kappa_target`` -> warn;
     no agreement figure (one annotator, no overlap or no variation) -> warn;
+    an AI-labelled batch (``qc["ai_labelled"]``) -> warn instead of the two agreement rules: its labels
+    are one AI judge's per pair, so there is no human agreement to judge, and what lets it into a
+    dataset is a human review of its sample (``ai_review_insufficient`` at the build), not this gate;
     the batch has gold items but their share is below ``gold_share_min`` -> warn (never block);
     any session longer than ``max_session_minutes`` -> warn.
     """
@@ -35,7 +42,9 @@ def gate(qc: Mapping[str, Any], policy: Mapping[str, Any]) -> tuple[str, list[st
 
     agreement = agreement_figure(qc)
     floor, target = float(policy["kappa_floor"]), float(policy["kappa_target"])
-    if agreement is None:
+    if qc.get("ai_labelled"):
+        flag(WARN, AI_LABELLED_REASON)
+    elif agreement is None:
         flag(WARN, "no inter-annotator agreement figure: a single annotator, no overlap or no variation")
     elif agreement < floor:
         flag(BLOCK, f"agreement {agreement:.3f} is below the kappa floor {floor:g}")

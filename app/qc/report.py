@@ -12,7 +12,7 @@ from app.qc.bias import length_bias, position_bias, tie_rate
 from app.qc.canonical import FEATURE_COLUMNS, canonicalise, vote_counts
 from app.qc.drift import drift
 from app.qc.gate import gate
-from app.qc.reference_labels import ai_agreement, gold_accuracy
+from app.qc.reference_labels import ReviewedSample, ai_agreement, gold_accuracy, review_coverage
 from app.qc.sessions import session_agreement, sessions_over_limit
 
 ITEM_COLUMNS = (
@@ -36,6 +36,8 @@ def compute_qc(
     *,
     history: Sequence[Mapping[str, Any]] = (),
     policy_version: int,
+    ai_labelled: bool = False,
+    reviewed: ReviewedSample | None = None,
 ) -> dict[str, Any]:
     """Quality figures and gate of one annotation batch, as a JSON-ready dict (no NaN, no numpy types).
 
@@ -47,8 +49,13 @@ def compute_qc(
     `history` holds earlier batches' qc dicts, oldest first, for ``drift``. Keys: ``cohen_kappa``,
     ``krippendorff_alpha``, ``gold_accuracy``, ``position_bias``, ``length_bias``, ``tie_rate``,
     ``high_disagreement_rate``, ``high_disagreement_count``, ``sessions_over_limit``,
-    ``session_agreement``, ``drift``, ``ai_agreement``, ``gate``, ``gate_reasons``,
-    ``policy_version``, ``counts``. Undefined figures are ``None``.
+    ``session_agreement``, ``drift``, ``ai_agreement``, ``ai_labelled``, ``ai_review``, ``gate``,
+    ``gate_reasons``, ``policy_version``, ``counts``. Undefined figures are ``None``.
+
+    `ai_labelled` marks a batch whose every label is an AI judge's: its figures are computed the same
+    way (position and length bias describe the judge) and the gate says it holds no human agreement.
+    `reviewed` is given for a batch that reviews an AI-labelled one: what that batch sampled for
+    review, whose coverage ``ai_review`` gives (``review_coverage``; ``None`` for any other batch).
     """
     texts_or_features = {"response_a", "response_b"} if "swapped" not in items.column_names else set(FEATURE_COLUMNS)
     needed = [name for name in ITEM_COLUMNS if name not in {"response_a", "response_b"}] + sorted(texts_or_features)
@@ -71,6 +78,8 @@ def compute_qc(
         "sessions_over_limit": sessions_over_limit(canon, max_minutes),
         "session_agreement": session_agreement(canon, counts, max_minutes),
         "ai_agreement": ai_agreement(canon),
+        "ai_labelled": ai_labelled,
+        "ai_review": None if reviewed is None else review_coverage(canon, reviewed),
         "policy_version": int(policy_version),
         "counts": {"items": canon.size, "pairs": len(canon.pair_ids), "annotators": len(canon.annotators)},
     }

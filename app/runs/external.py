@@ -30,6 +30,7 @@ from app.kinds.registry import KINDS, kinds_where
 from app.records import service as records_service
 from app.records.models import Record
 from app.runs import service
+from app.runs.evaluation_inputs import pin
 from app.runs.model_inputs import check_model_folder
 from app.runs.models import Run
 from app.runs.service import InputRule
@@ -108,10 +109,7 @@ def create_run(
     if output_name is None:
         output_name = f"external-{utcnow():%Y%m%d%H%M%S}"
     names.check_record_name(output_name, loc=["body", "output_name"])
-    pinned = {
-        role: {"id": r.id, "kind": r.kind, "name": r.name, "version": r.version, "digest": r.digest}
-        for role, r in resolved.items()
-    }
+    pinned = {role: pin(r) for role, r in resolved.items()}
     secret = RUN_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     run = Run(
@@ -195,11 +193,7 @@ def _files_of(record: Record) -> list[dict[str, Any]]:
 def input_to_dict(record: Record) -> dict[str, Any]:
     """An input as the trainer downloads it: its files, and every blob the record cites."""
     return {
-        "id": record.id,
-        "kind": record.kind,
-        "name": record.name,
-        "version": record.version,
-        "digest": record.digest,
+        **pin(record),
         "files": _files_of(record),
         "blobs": list(record.blobs),
     }

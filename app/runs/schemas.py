@@ -25,7 +25,11 @@ class RunCreate(BaseModel):
     # required, but refused by the service (after the caller's role is checked), not here
     kind: Annotated[str | None, _SKIP(), Field(description="required: the job to run (sft, reward, dpo, ...)")] = None
     output_name: Annotated[str | None, _SKIP(), Field(description="required: the record the run registers")] = None
-    inputs: Annotated[dict[str, Any] | None, _SKIP(), Field(description="references the kind takes")] = None
+    inputs: Annotated[
+        dict[str, Any] | None,
+        _SKIP(),
+        Field(description="references the kind takes (a campaign's `policy_run` is a run id)"),
+    ] = None
     builder: Annotated[
         ExternalBuilder | None,
         _SKIP(),

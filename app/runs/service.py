@@ -34,7 +34,7 @@ from app.kinds.registry import KINDS
 from app.lineage.service import quarantined_among
 from app.records.models import Record
 from app.records.service import resolve_ref
-from app.runs import idempotency
+from app.runs import evaluation_inputs, idempotency
 from app.runs.dispatch import Dispatcher, first_sends, queue_for, schedule_first_send
 from app.runs.model_inputs import check_model_folder
 from app.runs.models import Run, RunEvent
@@ -47,6 +47,7 @@ FINAL = ("succeeded", "failed", "cancelled")
 class InputRule:
     role: str
     kinds: tuple[str, ...]
+    required: bool = True
 
 
 # What each run kind trains on (DESIGN.md, Training runs).
@@ -67,6 +68,15 @@ INPUTS: dict[str, tuple[InputRule, ...]] = {
         InputRule("reward_checkpoint", ("reward_checkpoint",)),
     ),
     "score": (InputRule("reward_checkpoint", ("reward_checkpoint",)),),
+    # and inputs.policy_run, a run id (app.runs.evaluation_inputs)
+    "campaign": (InputRule("prompt_set", ("prompt_set",)),),
+    # a reward model labels a campaign's pairs or a batch's (exactly one of them)
+    "judge": (
+        # a reward model judges by its scores; a policy or base model is prompted as a judge
+        InputRule("judge", ("reward_checkpoint", "policy_checkpoint", "base_model")),
+        InputRule("campaign", ("evaluation_campaign",), required=False),
+        InputRule("batch", ("annotation_batch",), required=False),
+    ),
 }
 INPUTS["grpo"] = INPUTS["rloo"]
 INPUTS["ppo"] = INPUTS["rloo"]
@@ -76,7 +86,7 @@ def _resolve_inputs(session: Session, project_id: str, kind: str, inputs: Any) -
     if not isinstance(inputs, dict):
         raise ValidationFailed("inputs must be an object", errors=[{"loc": ["body", "inputs"], "msg": "not an object"}])
     rules = INPUTS[kind]
-    allowed = {r.role for r in rules} | {"outputs_blob"}
+    allowed = {r.role for r in rules} | {"outputs_blob"} | ({"policy_run"} if kind == "campaign" else set())
     unknown = sorted(set(inputs) - allowed)
     if unknown:
         raise ValidationFailed(
@@ -85,6 +95,8 @@ def _resolve_inputs(session: Session, project_id: str, kind: str, inputs: Any) -
         )
     resolved = {}
     for rule in rules:
+        if rule.role not in inputs and not rule.required:
+            continue
         if rule.role not in inputs:
             raise MissingReference(
                 f"a {kind} run needs inputs.{rule.role} ({' or '.join(rule.kinds)})",
@@ -113,6 +125,10 @@ def _check_rules(session: Session, kind: str, resolved: dict[str, Record], input
                 "follow different criteria MAJOR versions",
                 extra={"criteria": sorted(str(x) for x in lines)},
             )
+    if kind == "judge":
+        evaluation_inputs.check_judged(inputs)
+    if kind == "campaign":
+        evaluation_inputs.check_evaluation_prompts(resolved["prompt_set"])
     if kind == "score":
         digest = inputs.get("outputs_blob")
         if not isinstance(digest, str) or not is_digest(digest):
@@ -174,12 +190,11 @@ def validate_request(session: Session, project_id: str, body: Any, *, ppo_worker
         output_name = f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
     # the record the run registers takes this name: refused now rather than when the run ends
     names.check_record_name(output_name, loc=["body", "output_name"])
-    pinned: dict[str, Any] = {
-        role: {"id": r.id, "kind": r.kind, "name": r.name, "version": r.version, "digest": r.digest}
-        for role, r in resolved.items()
-    }
+    pinned: dict[str, Any] = {role: evaluation_inputs.pin(r) for role, r in resolved.items()}
     if "outputs_blob" in inputs:
         pinned["outputs_blob"] = inputs["outputs_blob"]
+    if kind == "campaign":
+        pinned["policy_run"] = evaluation_inputs.pin_policy_run(session, project_id, inputs.get("policy_run"))
     return RunRequest(kind, pinned, params, output_name)
 
 

@@ -6,7 +6,8 @@ Our names map onto each kind's TRL config (`per_device_batch_size` is `per_devic
 `kl_coefficient` is `beta` for rloo and grpo); `checkpoint_every` and `max_eval_prompts` are ours (the
 checkpoint series and its evaluations), and so is `devices` (how many processes train the run); any other
 key must be a field of the kind's TRL config, of one of its types, and the fields the worker owns (where
-outputs go, logging, saving, hub pushes) are refused.
+outputs go, logging, saving, hub pushes) are refused. The kinds that train nothing (`score`, `campaign`,
+`judge`) have no TRL config and take our names only.
 The cross-field rules TRL enforces in its configs' `__post_init__` are repeated here
 (tests/workers/test_trainer_params.py compares both on the installed TRL).
 """
@@ -22,7 +23,7 @@ from app.core.errors import ValidationFailed
 
 PARAMS_FILE = Path(__file__).with_name("trainer_params.json")
 
-KINDS = ("sft", "reward_model", "dpo", "rloo", "grpo", "ppo", "score")
+KINDS = ("sft", "reward_model", "dpo", "rloo", "grpo", "ppo", "score", "campaign", "judge")
 # The TRL config class of each kind that trains (module, class).
 TRL_CONFIGS = {
     "sft": ("trl", "SFTConfig"),
@@ -45,7 +46,12 @@ OUR_PARAMS: dict[str, tuple[str, ...]] = {
     # TRL's PPOConfig is not exported (the API's TRL no longer ships it): a ppo run takes our names only
     "ppo": (*COMMON, *SERIES, "kl_coefficient"),
     "score": ("per_device_batch_size", "max_length", "seed"),
+    # responses of a checkpoint series and its reference on a prompt set; `max_prompts` caps each source
+    "campaign": ("max_new_tokens", "max_prompts", "pairing", "seed", "per_device_batch_size", "max_length"),
+    # a reward model's choice between two responses: a tie within `tie_margin`; `seed` draws the review sample
+    "judge": ("tie_margin", "seed", "per_device_batch_size", "max_length"),
 }
+PAIRINGS = ("reference", "all")
 # Our names that TRL spells otherwise. Any other key of ours goes to the TRL config under its own name where
 # the config has that field (RLOO and GRPO have no `max_length`: we cut their prompts to
 # `max_length - max_completion_length` tokens), and is this layer's alone where it has not.
@@ -70,8 +76,10 @@ POSITIVE_INTS = (
     "checkpoint_every",
     "max_eval_prompts",
     "devices",
+    "max_new_tokens",
+    "max_prompts",
 )
-NON_NEGATIVE = ("beta", "kl_coefficient")
+NON_NEGATIVE = ("beta", "kl_coefficient", "tie_margin")
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 
 
@@ -137,6 +145,8 @@ def _check_value(key: str, value: Any) -> None:
         raise refuse(f"params.{key} must be a number >= 0", key, "must be a number >= 0")
     if key == "num_generations" and not (is_int and value >= 2):
         raise refuse("params.num_generations must be an integer >= 2", key, "must be an integer >= 2")
+    if key == "pairing" and value not in PAIRINGS:
+        raise refuse(f"params.pairing must be one of {list(PAIRINGS)}", key, "not one of the choices")
 
 
 def check_key(kind: str, key: str, value: Any, fields: dict[str, dict[str, Any]] | None) -> None:

@@ -1,6 +1,7 @@
 """What a run page and the run comparison show: a run by its output name and its number among the runs
 of that name, the records it produced by name and version, its charts (app.web.run_charts) and its
-metrics table with the columns that matter first."""
+metrics table with the columns that matter first; for a policy run, the reward-hacking flags of each
+checkpoint and the latest campaign ratings of its series (app.web.choice)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from app.lineage import service as lineage_service
 from app.records.models import Record
 from app.runs import service as runs_service
 from app.runs.models import Run
-from app.web import repository
+from app.web import choice, repository
 from app.web.run_charts import RunSource, charts, chosen_metrics, numeric
 
 MAX_RUN_EVENTS = 20_000
@@ -109,8 +110,13 @@ def run_page(session: Session, run: Run, project_name: str) -> dict[str, Any]:
     inputs = [
         {"role": role, **value} if isinstance(value, dict) else {"role": role, "digest": value}
         for role, value in run.inputs.items()
+        if role != "policy_run"
     ]
+    series = run.inputs.get("policy_run")
+    if isinstance(series, dict):  # a campaign's policy run, pinned as the models it compares
+        inputs += [{"role": "policy_run", **model} for model in (series["reference"], *series["checkpoints"])]
     main, other = split_columns(log)
+    campaigns = choice.of_run(session, run, found)
     return {
         "run": runs_service.run_to_dict(run),
         "label": label,
@@ -119,6 +125,8 @@ def run_page(session: Session, run: Run, project_name: str) -> dict[str, Any]:
         "inputs": inputs,
         "outputs": outputs,
         "checkpoints": found,
+        "flagged": [c for c in found if c.get("flags")],
+        "campaigns": campaigns,
         "main_columns": main,
         "other_columns": other,
         "metrics": log[-METRIC_ROWS:],

@@ -16,7 +16,7 @@ from app.lineage import service as lineage_service
 from app.lineage.repository import Direction
 from app.records import service as records_service
 from app.records.models import Record
-from app.web import repository, series
+from app.web import choice, repository, series
 from app.web.lineage_layout import KIND_ORDER, Drawing, kind_label, layout
 from app.web.runs import run_label
 from app.web.templating import pretty_json
@@ -83,6 +83,7 @@ def project_overview(session: Session, project: Project) -> dict[str, Any]:
     return {
         "project": {"name": project.name, "description": project.description},
         "kinds": kinds,
+        "candidates": choice.candidates(session, project.id, [e["name"] for e in groups.get("policy_checkpoint", [])]),
         "runs": run_rows,
         "counts": {
             "series": len(entries),
@@ -177,6 +178,7 @@ def record_page(session: Session, record: Record, project_name: str) -> dict[str
         "previous": around["previous"],
         "next": around["next"],
         "criteria_diff": series.criteria_diff(around["previous_record"], record),
+        "choice": choice.of_record(session, record),
     }
 
 

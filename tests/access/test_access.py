@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,14 @@ from fastapi.testclient import TestClient
 from app.core.security import ROLES
 from app.state import AppState
 from tests.conftest import Api, World
-from tests.factories import agreeing_items, batch_body, criteria_body, prompt_set_body
+from tests.factories import (
+    agreeing_items,
+    batch_body,
+    criteria_body,
+    evaluation_body,
+    evaluation_results,
+    prompt_set_body,
+)
 
 OUTSIDER = "outsider"
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -90,11 +98,7 @@ def _handoff(world: World, ctx: dict[str, str]) -> dict[str, str]:
         },
     ).json()
     evaluations = [
-        world.admin.post(
-            f"{url}/evaluations",
-            json={"name": f"pkg-{t}", "target": {"id": policy["id"]}, "spec": {"type": t, "summary": {"ok": 1}}},
-        ).json()
-        for t in ("human_preference", "adversarial")
+        _evaluation(world, ctx["project"], policy["id"], t, f"pkg-{t}") for t in ("human_preference", "adversarial")
     ]
     deployment = world.admin.post(
         f"{url}/deployments",
@@ -249,6 +253,11 @@ CASES = [
                 },
             ),
             (
+                "evaluation-campaigns",
+                frozenset({"trainer", "admin"}),
+                lambda c: _campaign_body(c),
+            ),
+            (
                 "evaluations",
                 frozenset({"trainer", "admin"}),
                 lambda c: {"name": "e", "target": {"id": c["policy"]}, "spec": {"type": "kl"}},
@@ -347,6 +356,24 @@ CASES = [
         "GET",
         "/v1/projects/{project}/runs/{run_id}/events",
         lambda c: f"/v1/projects/{c['project']}/runs/{c['run']}/events",
+        VIEWERS,
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/evaluation-campaigns/{name}/{version}/tasks",
+        lambda c: f"/v1/projects/{c['project']}/evaluation-campaigns/c/1/tasks?format=label-studio",
+        VIEWERS,
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/policy-checkpoints/{name}/candidate",
+        lambda c: f"/v1/projects/{c['project']}/policy-checkpoints/p/candidate",
+        VIEWERS,
+    ),
+    Case(
+        "GET",
+        "/v1/projects/{project}/runs/{run_id}/checkpoints",
+        lambda c: f"/v1/projects/{c['project']}/runs/{c['run']}/checkpoints",
         VIEWERS,
     ),
     Case(
@@ -484,9 +511,7 @@ def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
         },
     ).json()
     evals = {
-        kind: world.admin.post(
-            f"{url}/evaluations", json={"name": f"e-{kind}", "target": {"id": policy["id"]}, "spec": {"type": kind}}
-        ).json()["id"]
+        kind: _evaluation(world, project, policy["id"], kind, f"e-{kind}")["id"]
         for kind in ("human_preference", "adversarial")
     }
     world.admin.post(f"{url}/evaluations", json={"name": "e", "target": {"id": policy["id"]}, "spec": {"type": "kl"}})
@@ -495,7 +520,9 @@ def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
         json={"name": "d", "policy_checkpoint": {"id": policy["id"]}, "spec": {"justification": "j"}},
     )
     run = world.admin.post(f"{url}/runs", json=_run_body({"dataset": dataset_id, "base": base["id"]})).json()
+    campaign = _campaign(world, project, {"policy": policy["id"], "base": base["id"]})
     return {
+        **campaign,
         "run": run["id"],
         "files": files,  # type: ignore[dict-item]
         "dataset": dataset_id,
@@ -510,6 +537,47 @@ def _model_side(world: World, project: str, dataset_id: str) -> dict[str, str]:
         "evaluations": "e",
         "deployments": "d",
     }
+
+
+def _campaign_body(ctx: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": "c",
+        "checkpoints": [{"id": ctx["policy"]}],
+        "reference": {"id": ctx["base"]},
+        "prompt_set": {"name": "core-prompts", "version": "1.0.0"},
+        "spec": {"responses_blob": ctx["campaign_responses"]},
+    }
+
+
+def _campaign(world: World, project: str, ctx: dict[str, str]) -> dict[str, str]:
+    """A campaign of series `p` against its reference, and people's judgments of its tasks."""
+    rows = [{"prompt_id": f"q{i}", "model": m, "response": f"{m[:8]} on q{i}"} for i in range(2) for m in ctx.values()]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    responses = world.admin.post("/v1/blobs", content=data).json()["digest"]
+    url = f"/v1/projects/{project}"
+    campaign = world.admin.post(
+        f"{url}/evaluation-campaigns", json=_campaign_body({**ctx, "campaign_responses": responses})
+    )
+    assert campaign.status_code == 201, campaign.text
+    tasks = world.admin.get(f"{url}/evaluation-campaigns/c/1/tasks").text.splitlines()
+    evaluator = world.member(project, "annotator").principal
+    judgments = [{"task_id": json.loads(t)["task_id"], "evaluator": evaluator, "choice": "a"} for t in tasks]
+    digest = world.admin.post("/v1/blobs", content="".join(json.dumps(j) + "\n" for j in judgments).encode())
+    body = {"name": "panel", "campaign": {"id": campaign.json()["id"]}, "spec": {"type": "human_preference"}}
+    body["spec"]["evidence_blob"] = digest.json()["digest"]
+    judged = world.admin.post(f"{url}/evaluations", json=body)
+    assert judged.status_code == 201, judged.text
+    return {"campaign_responses": responses, "evaluation-campaigns": "c"}
+
+
+def _evaluation(world: World, project: str, target: str, kind: str, name: str) -> dict[str, Any]:
+    """An evaluation whose evidence meets its type's rules, judged by a member who trained nothing."""
+    evidence = world.admin.post("/v1/blobs", content=evaluation_results(f"{project} {name}")).json()["digest"]
+    evaluator = world.member(project, "annotator").principal
+    body = evaluation_body(target, kind, name, evidence=evidence, evaluator=evaluator)
+    response = world.admin.post(f"/v1/projects/{project}/evaluations", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
 
 
 def _upload_in(world: World, project: str) -> dict[str, str]:

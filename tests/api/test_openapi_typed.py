@@ -35,6 +35,7 @@ FREE_FORM = {
             "RewardCheckpointSpec",
             "PolicyCheckpointSpecBody",
             "EvaluationSpec",
+            "EvaluationCampaignSpec",
             "DeploymentSpec",
         )
     },
@@ -44,6 +45,8 @@ FREE_FORM = {
     "PolicyCheckpointSpecBody.metrics": "metric -> value",
     "RewardMetrics.per_dimension": "criteria dimension -> accuracy",
     "EvaluationSpec.summary": "metric -> value",
+    "EvaluationCampaignSpec.generation": "generation setting -> value, as the campaign's run used them",
+    "EvaluationSpec.evaluator_names": "an annotation tool's user name -> the project principal it is",
     # table rows: the columns are the data's own (checked against the table limits, not a schema)
     "PromptSetSpec.prompts": "prompt rows",
     "DemonstrationSetSpec.demonstrations": "demonstration rows",

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, World
-from tests.factories import agreeing_items, batch_body, criteria_body, prompt_set_body, reranked_dimensions
+from tests.factories import (
+    agreeing_items,
+    batch_body,
+    criteria_body,
+    evaluation_body,
+    evaluation_results,
+    prompt_set_body,
+    reranked_dimensions,
+)
 
 
 class Chain:
@@ -89,21 +97,11 @@ class Chain:
         return out
 
     def evaluation(self, target: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
-        evidence = self.trainer.post("/v1/blobs", content=f"{name} evidence".encode()).json()
-        return self.ok(
-            self.trainer,
-            "evaluations",
-            {
-                "name": name,
-                "target": {"id": target["id"]},
-                "spec": {
-                    "type": kind,
-                    "summary": {"win_rate": 0.61},
-                    "evidence_blob": evidence["digest"],
-                    "evaluators": ["panel-a"],
-                },
-            },
+        evidence = self.trainer.post("/v1/blobs", content=evaluation_results(name)).json()["digest"]
+        body = evaluation_body(
+            target["id"], kind, name, evidence=evidence, evaluator=self.annotator.principal, reference=self.base["id"]
         )
+        return self.ok(self.trainer, "evaluations", body)
 
     def deployment(
         self, checkpoint: dict[str, Any], evaluations: list[dict[str, Any]], name: str = "prod"

@@ -10,7 +10,15 @@ import os
 from typing import Any
 
 from tests.conftest import Api, World
-from tests.factories import BASE_CRITERIA, agreeing_items, batch_body, criteria_body, prompt_set_body
+from tests.factories import (
+    BASE_CRITERIA,
+    agreeing_items,
+    batch_body,
+    criteria_body,
+    evaluation_body,
+    evaluation_results,
+    prompt_set_body,
+)
 
 # registered text that would fetch, or run, if a template printed it unescaped
 HOSTILE = "\n<img src='https://evil.example/x.png'><script>fetch('https://evil.example/')</script>"
@@ -142,9 +150,11 @@ class PackageChain:
         return self.blob("".join(json.dumps(r) + "\n" for r in rows).encode())
 
     def evaluation(self, target: dict[str, Any], kind: str, name: str, evidence: str | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {"type": kind, "summary": {"win_rate": 0.61}, "evaluators": ["panel-a"]}
-        spec["evidence_blob"] = evidence or self.blob(f"{name} evidence {os.urandom(4).hex()}".encode())
-        return self.ok(self.trainer, "evaluations", {"name": name, "target": {"id": target["id"]}, "spec": spec})
+        evidence = evidence or self.blob(evaluation_results(f"{name} {os.urandom(4).hex()}"))
+        body = evaluation_body(
+            target["id"], kind, name, evidence=evidence, evaluator=self.annotator.principal, reference=self.base["id"]
+        )
+        return self.ok(self.trainer, "evaluations", body)
 
     def deployment(self, evaluations: list[dict[str, Any]] | None = None, name: str = "prod") -> dict[str, Any]:
         return self.ok(

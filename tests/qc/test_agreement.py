@@ -152,6 +152,8 @@ def test_output_has_exactly_the_api_keys_and_is_plain_json_without_nan() -> None
         "session_agreement",
         "drift",
         "ai_agreement",
+        "ai_labelled",
+        "ai_review",
         "gate",
         "gate_reasons",
         "policy_version",

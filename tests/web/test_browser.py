@@ -1,7 +1,8 @@
 """The pages in a real browser (Debian's headless Chromium driven by Playwright) against a real HTTP
 server: sign in with a token, open a deployment, follow its lineage to the criteria, download its
 handoff package, watch a run page refresh, walk a series' versions and a criteria diff, filter a
-batch's items, and compare two runs. Screenshots land in test-artifacts/screenshots/.
+batch's items, compare two runs, and read a series' ratings, candidate and alarms. Screenshots land in
+test-artifacts/screenshots/.
 
 Chromium missing: skipped, or failed when CI is set (tests.support.services.missing_service)."""
 
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 
 from app.core.settings import Settings
+from tests.packages.campaign_chain import HUMANS_SAY, JUDGE_SAYS, campaign, rate
+from tests.packages.chain import PackageChain
 from tests.support.live_app import Live, served
 from tests.support.services import missing_service
 from tests.web.support import (
@@ -23,6 +26,7 @@ from tests.web.support import (
     batch_project,
     build_package,
     criteria_project,
+    end_run,
     log_metrics,
     policy_run,
     queued_run,
@@ -270,6 +274,49 @@ def test_run_charts_and_comparing_two_runs(live: Live, chromium: Any, tmp_path: 
         assert page.locator("#chart-loss g.series").count() == 2
         shot(page, "13-run-compare")
         shot_of(page.locator("#charts"), "13a-run-compare-charts")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_choosing_a_checkpoint_ratings_candidate_and_alarms(live: Live, chromium: Any, tmp_path: Path) -> None:
+    """A run whose quality peaked at step 100 for people while an AI judge preferred step 150: the run page
+    shows the alarms, people's ratings with the candidate ringed, and the AI judge's, labelled as such."""
+    chain = PackageChain(live.world)
+    run_id = policy_run(chain, "policy-rated")
+    start_run(live.state, run_id)
+    adversarial = {50: 1.0, 100: 0.9, 150: 0.2}
+    ids = [
+        register_checkpoint(
+            live.state,
+            chain,
+            run_id,
+            step,
+            {"mean_reward": 0.3, "kl_to_reference": step / 1000, "adversarial_mean_reward": adversarial[step]},
+            tmp_path / str(step),
+        )
+        for step in (50, 100, 150)
+    ]
+    end_run(live.state, run_id)
+    run = campaign(chain, [chain.trainer.get(f"/v1/records/{i}").json() for i in ids])
+    people = [live.world.member(chain.project, "viewer").principal for _ in range(2)]
+    rate(chain, run, HUMANS_SAY, people, "hp-browser", "human_preference")
+    rate(chain, run, JUDGE_SAYS, ["ai:rm@1"], "judge-browser", "ai_preference")
+    viewer = live.world.member(chain.project, "viewer")
+    context, page, errors = signed_in_page(live, chromium, viewer.token, f"/web/runs/{run_id}")
+    try:
+        alarms = page.get_by_test_id("alarms")
+        assert alarms.is_visible() and alarms.locator('[data-flag="reward_flat"]').count() == 3
+        charts = page.get_by_test_id("ratings-chart")
+        assert charts.count() == 2 and charts.first.is_visible()
+        assert charts.first.get_attribute("data-ai-judged") == "no"
+        assert charts.nth(1).get_attribute("data-ai-judged") == "yes" and "AI judge" in charts.nth(1).inner_text()
+        assert charts.first.locator(".candidate").count() >= 1  # the candidate, ringed
+        shot_of(alarms, "14a-run-alarms")
+        shot_of(page.get_by_test_id("campaign").first, "14b-run-ratings")
+        page.goto(f"{live.url}/web/projects/{chain.project}")
+        assert page.get_by_test_id("ratings-chart").first.is_visible()
+        shot(page, "15-project-candidates")
         assert not errors, errors
     finally:
         context.close()

@@ -35,6 +35,48 @@ def truncate_prompts(tokenizer: Any, prompts: Sequence[str], max_tokens: int | N
     return cut
 
 
+def sample_completions(
+    policy: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens: int, batch_size: int
+) -> tuple[list[list[int]], list[list[int]], list[str]]:
+    """One sampled completion per prompt (temperature 1, no top-k or top-p: the policy's own distribution),
+    from the current random state: prompt ids, completion ids (through the first eos), text."""
+    from transformers import GenerationConfig
+
+    tok = tokenizer
+    config = GenerationConfig(  # type: ignore[no-untyped-call]
+        max_new_tokens=max_new_tokens,
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+    )
+    all_prompt_ids: list[list[int]] = []
+    all_completion_ids: list[list[int]] = []
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        for start in range(0, len(prompts), batch_size):
+            batch = tok(prompts[start : start + batch_size], padding=True, return_tensors="pt")
+            batch = batch.to(policy.device)
+            out = policy.generate(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], generation_config=config
+            )
+            width = batch["input_ids"].shape[1]
+            for row, mask in zip(out.tolist(), batch["attention_mask"].tolist(), strict=True):
+                all_prompt_ids.append([t for t, m in zip(row[:width], mask, strict=True) if m])
+                completion = row[width:]
+                if tok.eos_token_id in completion:
+                    completion = completion[: completion.index(tok.eos_token_id) + 1]
+                all_completion_ids.append(completion)
+    finally:
+        tok.padding_side = side
+    texts = tok.batch_decode(all_completion_ids, skip_special_tokens=True)
+    return all_prompt_ids, all_completion_ids, texts
+
+
 @dataclass
 class PolicyEvaluator:
     tokenizer: Any
@@ -86,42 +128,9 @@ class PolicyEvaluator:
         return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in figures.items()}
 
     def _sample(self, policy: Any, prompts: list[str]) -> tuple[list[list[int]], list[list[int]], list[str]]:
-        """One sampled completion per prompt: prompt ids, completion ids (through the first eos), text."""
-        from transformers import GenerationConfig
-
-        tok = self.tokenizer
-        config = GenerationConfig(  # type: ignore[no-untyped-call]
-            max_new_tokens=self.max_new_tokens,
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            top_p=1.0,
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
-            bos_token_id=tok.bos_token_id,
+        return sample_completions(
+            policy, self.tokenizer, prompts, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size
         )
-        all_prompt_ids: list[list[int]] = []
-        all_completion_ids: list[list[int]] = []
-        side = tok.padding_side
-        tok.padding_side = "left"
-        try:
-            for start in range(0, len(prompts), self.batch_size):
-                batch = tok(prompts[start : start + self.batch_size], padding=True, return_tensors="pt")
-                batch = batch.to(policy.device)
-                out = policy.generate(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], generation_config=config
-                )
-                width = batch["input_ids"].shape[1]
-                for row, mask in zip(out.tolist(), batch["attention_mask"].tolist(), strict=True):
-                    all_prompt_ids.append([t for t, m in zip(row[:width], mask, strict=True) if m])
-                    completion = row[width:]
-                    if tok.eos_token_id in completion:
-                        completion = completion[: completion.index(tok.eos_token_id) + 1]
-                    all_completion_ids.append(completion)
-        finally:
-            tok.padding_side = side
-        texts = tok.batch_decode(all_completion_ids, skip_special_tokens=True)
-        return all_prompt_ids, all_completion_ids, texts
 
     def _completion_logprobs(self, model: Any, prompt_ids: list[list[int]], completion_ids: list[list[int]]) -> Any:
         """Log-softmax over the vocabulary at each completion token (rows: the tokens of all completions in

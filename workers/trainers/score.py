@@ -22,7 +22,7 @@ def _refuse(detail: str) -> ValidationFailed:
 
 
 def read_outputs(path: Path | None) -> list[dict[str, Any]]:
-    """The JSONL of `{prompt, response, id?}` objects, one a line; blank lines skipped."""
+    """The JSONL of `{prompt, response, id?, prompt_id?}` objects, one a line; blank lines skipped."""
     if path is None:
         raise _refuse("a score run needs inputs.outputs_blob")
     rows = []
@@ -61,7 +61,10 @@ def run(job: TrainJob) -> TrainResult:
     job.output_dir.mkdir(parents=True, exist_ok=True)
     with (job.output_dir / SCORES_FILE).open("w", encoding="utf-8") as out:
         for index, (row, value) in enumerate(zip(rows, scores, strict=True)):
-            out.write(json.dumps({"id": row.get("id", index), "score": value}, sort_keys=True) + "\n")
+            scored = {"id": row.get("id", index), "score": value}
+            if isinstance(row.get("prompt_id"), str):  # per-prompt evidence (an adversarial evaluation's)
+                scored["prompt_id"] = row["prompt_id"]
+            out.write(json.dumps(scored, sort_keys=True) + "\n")
     values = np.asarray(scores, dtype=float)
     metrics = {
         "count": len(scores),
