@@ -111,7 +111,7 @@ def test_the_candidate_sentence_says_when_its_interval_overlaps_the_next() -> No
     overlapping = candidate_sentence(campaign_derived())
     assert overlapping.startswith("Candidate: policy v2 (step 100), rated highest by human evaluators")
     assert overlapping.endswith(
-        ": 0.8 (95% interval 0.55 to 1.05). Policy v2 is rated highest, but its interval overlaps that of policy v3: "
+        ": 0.8 (95% interval 0.55 to 1.05). policy v2 is rated highest, but its interval overlaps that of policy v3: "
         "collect more judgments to separate them."
     )
     clear = candidate_sentence(campaign_derived(overlaps=False))
