@@ -20,6 +20,7 @@ from app.core.names import GRAMMAR, is_name
 from app.evaluations import formats
 from app.evaluations.tasks import load_tasks
 from app.kinds.base import KindContext, KindDefinition, ParentRole
+from app.kinds.policy import EvaluationType
 from app.records.models import Record, RecordBlob
 from app.storage.base import read_bytes
 
@@ -43,15 +44,7 @@ EVALUATIONS_CITING = select(Record.id, Record.name, Record.version, Record.spec)
 class EvaluationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal[
-        "human_preference",
-        "human_rating",
-        "reward_score",
-        "adversarial",
-        "length_reward_correlation",
-        "kl",
-        "ai_preference",
-    ]
+    type: EvaluationType
     summary: dict[str, Any] = {}
     evidence_blob: str | None = None
     # a campaign evaluation's judgments file format; None reads as jsonl

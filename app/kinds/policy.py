@@ -4,14 +4,14 @@ A project with no policy record uses these defaults, recorded as policy version 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.errors import ValidationFailed
 from app.kinds.base import KindContext, KindDefinition
 
-EVALUATION_TYPES = (
+EvaluationType = Literal[
     "human_preference",
     "human_rating",
     "reward_score",
@@ -20,7 +20,8 @@ EVALUATION_TYPES = (
     "kl",
     # pairwise judgments by a `judge` run: the same figures as human_preference, never human evidence
     "ai_preference",
-)
+]
+EVALUATION_TYPES: tuple[str, ...] = get_args(EvaluationType)
 
 Share = Field(ge=0.0, le=1.0)
 
