@@ -64,16 +64,6 @@ def _parse_body(body: Any) -> dict[str, Any]:
     return body
 
 
-def _summary(record: Record) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "kind": record.kind,
-        "name": record.name,
-        "version": record.version,
-        "digest": record.digest,
-    }
-
-
 def manifest_predicate(closure: Closure, document: Document, *, name: str, inputs: str) -> dict[str, Any]:
     """The manifest's predicate: what the package is about, its lineage and the decisions behind it."""
     graph = closure.graph
@@ -82,13 +72,13 @@ def manifest_predicate(closure: Closure, document: Document, *, name: str, input
         "project": closure.project,
         "package": name,
         "inputs": inputs,
-        "deployment": _summary(closure.deployment),
-        "checkpoint": _summary(closure.checkpoint),
+        "deployment": closure.deployment.pinned(),
+        "checkpoint": closure.checkpoint.pinned(),
         "policy_version": closure.policy.version,
         "lineage": {
             "nodes": [
                 {
-                    **_summary(r),
+                    **r.pinned(),
                     "status": graph.status(r.id) if r.id in graph.nodes else "registered",
                     "stale": graph.stale(r.id),
                     "quarantined": graph.quarantined(r.id),

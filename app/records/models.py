@@ -38,6 +38,10 @@ class Record(Base):
     blobs: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
     derived: Mapped[dict[str, Any]] = mapped_column(JsonType)
 
+    def pinned(self) -> dict[str, Any]:
+        """The record as others cite it exactly: a run's inputs, a package's summary."""
+        return {"id": self.id, "kind": self.kind, "name": self.name, "version": self.version, "digest": self.digest}
+
 
 class RecordEdge(Base):
     __tablename__ = "record_edge"

@@ -24,17 +24,6 @@ JUDGED = ("campaign", "batch")  # the inputs a judge run labels: one of them
 POLICY_RUN_LOC = ["body", "inputs", "policy_run"]
 
 
-def pin(record: Record) -> dict[str, Any]:
-    """A record as a run's inputs pin it (and an external run's trainer is first shown it)."""
-    return {
-        "id": record.id,
-        "kind": record.kind,
-        "name": record.name,
-        "version": record.version,
-        "digest": record.digest,
-    }
-
-
 def pin_policy_run(session: Session, project_id: str, value: Any) -> dict[str, Any]:
     """`inputs.policy_run` (a run id) pinned as the run, its policy checkpoints in step order and their
     reference model; refused unless the run is this project's and registered at least one checkpoint."""
@@ -67,7 +56,12 @@ def pin_policy_run(session: Session, project_id: str, value: Any) -> dict[str, A
         )
     for model in models:
         check_model_folder("policy_run", model)
-    return {"id": run.id, "kind": run.kind, "checkpoints": [pin(c) for c in checkpoints], "reference": pin(reference)}
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "checkpoints": [c.pinned() for c in checkpoints],
+        "reference": reference.pinned(),
+    }
 
 
 def _checkpoints_of(session: Session, run: Run) -> list[Record]:

@@ -30,7 +30,6 @@ from app.kinds.registry import KINDS, kinds_where
 from app.records import service as records_service
 from app.records.models import Record
 from app.runs import service
-from app.runs.evaluation_inputs import pin
 from app.runs.model_inputs import check_model_folder
 from app.runs.models import Run
 from app.runs.service import InputRule
@@ -87,15 +86,6 @@ def _resolve(session: Session, project_id: str, inputs: dict[str, Any]) -> dict[
     return resolved
 
 
-def _object(body: dict[str, Any], field: str) -> dict[str, Any]:
-    value = body.get(field)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValidationFailed(f"{field} must be an object", errors=[{"loc": ["body", field], "msg": "not an object"}])
-    return value
-
-
 def create_run(
     uow: UnitOfWork, *, project_id: str, project_name: str, actor: str, body: dict[str, Any], settings: Settings
 ) -> tuple[Run, str]:
@@ -104,12 +94,12 @@ def create_run(
     the `builder`."""
     session = uow.session
     builder = _builder(body)
-    resolved = _resolve(session, project_id, _object(body, "inputs"))
+    resolved = _resolve(session, project_id, service.object_or_empty(body, "inputs"))
     output_name = body.get("output_name")
     if output_name is None:
         output_name = f"external-{utcnow():%Y%m%d%H%M%S}"
     names.check_record_name(output_name, loc=["body", "output_name"])
-    pinned = {role: pin(r) for role, r in resolved.items()}
+    pinned = {role: r.pinned() for role, r in resolved.items()}
     secret = RUN_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     run = Run(
@@ -117,7 +107,7 @@ def create_run(
         kind=KIND,
         status="running",
         inputs=pinned,
-        params={**_object(body, "params"), "builder": builder},
+        params={**service.object_or_empty(body, "params"), "builder": builder},
         output_name=output_name,
         outputs=[],
         created_by=actor,
@@ -193,7 +183,7 @@ def _files_of(record: Record) -> list[dict[str, Any]]:
 def input_to_dict(record: Record) -> dict[str, Any]:
     """An input as the trainer downloads it: its files, and every blob the record cites."""
     return {
-        **pin(record),
+        **record.pinned(),
         "files": _files_of(record),
         "blobs": list(record.blobs),
     }

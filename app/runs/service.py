@@ -177,8 +177,8 @@ def validate_request(session: Session, project_id: str, body: Any, *, ppo_worker
         )
     if kind == "ppo" and not ppo_workers:
         raise _no_ppo_worker()
-    inputs = _object_or_empty(body, "inputs")
-    params = validate_params(kind, _object_or_empty(body, "params"))
+    inputs = object_or_empty(body, "inputs")
+    params = validate_params(kind, object_or_empty(body, "params"))
     resolved = _resolve_inputs(session, project_id, kind, inputs)
     _check_rules(session, kind, resolved, inputs)
     # the inputs that are models, the worker loads with `from_pretrained`
@@ -190,7 +190,7 @@ def validate_request(session: Session, project_id: str, body: Any, *, ppo_worker
         output_name = f"{kind.replace('_', '-')}-{utcnow():%Y%m%d%H%M%S}"
     # the record the run registers takes this name: refused now rather than when the run ends
     names.check_record_name(output_name, loc=["body", "output_name"])
-    pinned: dict[str, Any] = {role: evaluation_inputs.pin(r) for role, r in resolved.items()}
+    pinned: dict[str, Any] = {role: r.pinned() for role, r in resolved.items()}
     if "outputs_blob" in inputs:
         pinned["outputs_blob"] = inputs["outputs_blob"]
     if kind == "campaign":
@@ -221,7 +221,7 @@ def check_devices(params: dict[str, Any], most: int) -> None:
         )
 
 
-def _object_or_empty(body: dict[str, Any], field: str) -> dict[str, Any]:
+def object_or_empty(body: dict[str, Any], field: str) -> dict[str, Any]:
     """`body[field]`, an object; absent or null is an empty one, anything else is refused where it is."""
     value = body.get(field)
     if value is None:
